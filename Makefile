@@ -1,0 +1,30 @@
+# Two commands on a fresh machine: `make demo` (small embedded pipeline run) and `make test`.
+# Each creates or reuses the pinned environment in .venv.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: env demo test clean-env
+
+env: $(STAMP)
+
+$(STAMP): requirements.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (bpy 4.2 needs Python 3.11); set PYTHON=..." >&2; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	# Ultralytics pulls the GUI opencv-python beside the headless build; both write cv2/: keep one.
+	$(PY) -m pip uninstall -q -y opencv-python
+	$(PY) -m pip install -q --force-reinstall --no-deps $$(grep '^opencv-python-headless' requirements.txt)
+	$(PY) -c "import cv2, bpy, ultralytics, albumentations, pycocotools; print('environment ok, OpenCV', cv2.__version__)"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) synthetic_data_generator.py --num_images 8 --out output_demo --width 640 --height 368 --debug
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+clean-env:
+	rm -rf $(VENV)

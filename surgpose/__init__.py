@@ -1,0 +1,1 @@
+"""Shared logic of the surgical-instrument pose toolkit: schema, label formats, geometry, drawing, IO."""
