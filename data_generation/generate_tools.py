@@ -1,0 +1,462 @@
+"""Parametric surgical instruments (tweezers, needle holders) whose parts really articulate.
+
+Keypoint labels stay exact at any opening because every keypoint rides on the rigid part that
+carries it: the renderer poses parts with `ToolModel.part_transforms` and labels with
+`ToolModel.keypoints`, both driven by the same opening in [0, 1].
+
+Tool frame (metres): origin = the `joint` keypoint (tweezers: closed back end; needle holder:
+box-lock pivot), +x toward the tips, +y the tool's left (tip_left has y > 0 once open), +z up
+through the thickness. The rest pose (opening 0) is closed: tweezer tips touch, jaws shut.
+
+Generated dimensions (drawn per tool from a `numpy.random.Generator`):
+- tweezers: length 11-18 cm, arm width 8-10 mm at the grip tapering to 1-1.5 mm at the tips,
+  thickness 1-1.5 mm, tip centres 8-14 mm apart fully open, optional grip serrations;
+- needle holders: length 12-20 cm, jaws 1.5-2.5 cm beyond the box lock, finger-ring inner
+  diameter 1.6-2 cm, full jaw opening 30-40 degrees, optional gold rings (material "gold").
+
+Keypoint sidecar: every OBJ has a JSON file with the same stem; coordinates are in the OBJ's own
+frame and units::
+
+    {"class": "tweezers", "units": "m",
+     "keypoints": {"tip_left": [x, y, z], "tip_right": [x, y, z], "joint": [x, y, z],
+                   "handle_left": [x, y, z], "handle_right": [x, y, z]}}
+
+`class` is one of `surgpose.schema.CLASSES`; `units` is "m" (default), "cm" or "mm". A user mesh
+loaded with `load_tool` is one rigid part (it does not open) and is moved into the tool frame
+from its keypoints: joint to the origin, the tips' midpoint along +x, tip_left (or handle_left
+when the tips coincide) toward +y.
+
+Usage:
+    python data_generation/generate_tools.py --out tools_out --count 4 --seed 0 --opening 0.5
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import trimesh
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from surgpose.files import write_json, write_text  # noqa: E402
+from surgpose.schema import CLASSES, KEYPOINTS  # noqa: E402
+
+UNITS = {"m": 1.0, "cm": 0.01, "mm": 0.001}
+Z_AXIS = np.array([0.0, 0.0, 1.0])
+
+
+# ----------------------------------------------------------------------------- mesh building blocks
+def superellipse(n: int, power: float) -> np.ndarray:
+    """Unit cross-section outline (n, 2), counter-clockwise: power 2 is an ellipse, higher powers
+    square it off (flat steel stock with rounded edges), inf gives a rectangle (n=4)."""
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False) + np.pi / n
+    c, s = np.cos(t), np.sin(t)
+    e = 2.0 / power
+    outline = np.stack([np.sign(c) * np.abs(c) ** e, np.sign(s) * np.abs(s) ** e], 1)
+    return outline / np.abs(outline).max(0)   # reach exactly +/-1: widths and thicknesses are true
+
+
+RECT = superellipse(4, np.inf)
+FLAT = superellipse(12, 5.0)    # flat instrument stock
+ROUND = superellipse(12, 2.6)   # finger rings
+
+
+def sweep(path, half_w, half_h, profile: np.ndarray = FLAT, closed: bool = False
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Closed tube: `profile` scaled by (half_w, half_h) and swept along `path` (S, 3).
+
+    The width stays horizontal (perpendicular to the path in xy) and the height along z, which
+    is how flat instrument stock lies. Open tubes get flat end caps plus a support loop just
+    inside each end, so smooth shading does not bend the faces next to a cap.
+    """
+    path = np.asarray(path, float)
+    rows = np.column_stack([path, np.broadcast_to(half_w, len(path)), np.broadcast_to(half_h, len(path))])
+    if not closed:
+        step0 = min(2e-4 / np.linalg.norm(path[1] - path[0]), 0.3)
+        step1 = min(2e-4 / np.linalg.norm(path[-1] - path[-2]), 0.3)
+        rows = np.vstack([rows[:1], rows[0] + step0 * (rows[1] - rows[0]), rows[1:-1],
+                          rows[-1] + step1 * (rows[-2] - rows[-1]), rows[-1:]])
+    path, hw, hh = rows[:, :3], rows[:, 3], rows[:, 4]
+    s, k = len(path), len(profile)
+    if closed:
+        tangent = np.roll(path, -1, 0) - np.roll(path, 1, 0)
+    else:
+        tangent = np.gradient(path, axis=0)
+    tangent = tangent[:, :2] / np.linalg.norm(tangent[:, :2], axis=1, keepdims=True)
+    side = np.stack([-tangent[:, 1], tangent[:, 0], np.zeros(s)], 1)
+    rings = (path[:, None, :] + side[:, None, :] * (profile[None, :, 0] * hw[:, None])[..., None]
+             + Z_AXIS * (profile[None, :, 1] * hh[:, None])[..., None])
+    i, j = np.meshgrid(np.arange(s if closed else s - 1), np.arange(k), indexing="ij")
+    a, b = i * k + j, i * k + (j + 1) % k
+    c, d = ((i + 1) % s) * k + (j + 1) % k, ((i + 1) % s) * k + j
+    faces = np.concatenate([np.stack([a, b, c], -1).reshape(-1, 3), np.stack([a, c, d], -1).reshape(-1, 3)])
+    vertices = rings.reshape(-1, 3)
+    if not closed:
+        start, end = len(vertices), len(vertices) + 1
+        jj = np.arange(k)
+        caps = [np.stack([np.full(k, start), (jj + 1) % k, jj], 1),
+                np.stack([np.full(k, end), (s - 1) * k + jj, (s - 1) * k + (jj + 1) % k], 1)]
+        vertices = np.vstack([vertices, path[0], path[-1]])
+        faces = np.concatenate([faces, *caps])
+    return vertices, faces
+
+
+def orient_outward(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Faces of a closed piece wound so normals point outward (positive enclosed volume):
+    Cycles shades back faces wrongly otherwise."""
+    v = vertices[faces]
+    signed = np.einsum("ij,ij->i", v[:, 0], np.cross(v[:, 1], v[:, 2])).sum()
+    return faces if signed >= 0 else faces[:, ::-1].copy()
+
+
+def merge(pieces: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Concatenate closed pieces `(vertices, faces[, material])` into one vertex/face/material set,
+    each piece oriented outward (overlapping pieces are fine for rendering)."""
+    vertices, faces, materials, offset = [], [], [], 0
+    for piece in pieces:
+        v, f = np.asarray(piece[0], float), np.asarray(piece[1], np.int64)
+        vertices.append(v)
+        faces.append(orient_outward(v, f) + offset)
+        materials.append(np.full(len(f), piece[2] if len(piece) > 2 else 0, np.int64))
+        offset += len(v)
+    return np.vstack(vertices), np.concatenate(faces), np.concatenate(materials)
+
+
+def mirror_y(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mirror image across the xz plane (left <-> right), winding flipped to stay outward."""
+    return vertices * [1.0, -1.0, 1.0], faces[:, ::-1].copy()
+
+
+def rotation(pivot, axis, angle: float) -> np.ndarray:
+    """4x4 rotation by `angle` (radians, right-handed) about the line through `pivot` along `axis`."""
+    k = np.asarray(axis, float) / np.linalg.norm(axis)
+    kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+    r = np.eye(3) + np.sin(angle) * kx + (1 - np.cos(angle)) * kx @ kx
+    t = np.eye(4)
+    t[:3, :3] = r
+    t[:3, 3] = np.asarray(pivot, float) - r @ np.asarray(pivot, float)
+    return t
+
+
+def apply(transform: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Apply a 4x4 transform to (N, 3) points."""
+    return points @ transform[:3, :3].T + transform[:3, 3]
+
+
+def write_obj(path, vertices: np.ndarray, faces: np.ndarray, face_groups: np.ndarray | None = None,
+              group_names: tuple[str, ...] = ()) -> None:
+    """Write a triangle OBJ (micrometre precision), faces grouped under `usemtl <name>` when given."""
+    lines = [f"o {Path(path).stem}"]
+    lines += [f"v {x:.6f} {y:.6f} {z:.6f}" for x, y, z in np.round(vertices, 6) + 0.0]  # no "-0.000000"
+    groups = np.zeros(len(faces), int) if face_groups is None else face_groups
+    for g in np.unique(groups):
+        if group_names:
+            lines.append(f"usemtl {group_names[g]}")
+        lines += [f"f {a} {b} {c}" for a, b, c in faces[groups == g] + 1]
+    write_text(path, "\n".join(lines) + "\n")
+
+
+def _round_end(distance: np.ndarray, radius: float) -> np.ndarray:
+    """Width factor that rounds a flat end off over `radius` (quarter ellipse outline)."""
+    u = np.clip(np.asarray(distance) / radius, 0, 1)
+    return np.sqrt(np.clip(1 - (1 - u) ** 2, 0.1, 1))
+
+
+# ----------------------------------------------------------------------------- tool model
+@dataclass
+class Part:
+    """One rigid piece of an instrument, in the tool frame at rest (closed)."""
+
+    name: str
+    vertices: np.ndarray       # (N, 3) float64
+    faces: np.ndarray          # (M, 3) int
+    face_material: np.ndarray  # (M,) int index into ToolModel.materials
+    pivot: np.ndarray          # (3,) point the part rotates about
+    axis: np.ndarray           # (3,) unit rotation axis
+    angle_sign: float          # +1/-1: direction this part turns as the tool opens
+
+
+@dataclass
+class ToolModel:
+    """An instrument as rigid parts plus the keypoints they carry."""
+
+    class_name: str
+    parts: list[Part]
+    keypoints_rest: np.ndarray   # (5, 3) in schema.KEYPOINTS order, rest pose
+    keypoint_parts: list[int]    # part index carrying each keypoint, -1 = fixed (joint)
+    max_opening_deg: float
+    materials: tuple[str, ...] = ("steel", "gold")
+
+    def part_transforms(self, opening: float) -> list[np.ndarray]:
+        """4x4 tool-frame transform of each part: it turns by +/- opening * max_opening / 2."""
+        half = np.radians(self.max_opening_deg) * float(np.clip(opening, 0.0, 1.0)) / 2
+        return [rotation(p.pivot, p.axis, p.angle_sign * half) for p in self.parts]
+
+    def keypoints(self, opening: float) -> np.ndarray:
+        """(5, 3) keypoints at `opening`, each moved with the part carrying it."""
+        transforms = self.part_transforms(opening)
+        return np.array([kp if part < 0 else apply(transforms[part], kp[None])[0]
+                         for kp, part in zip(self.keypoints_rest, self.keypoint_parts)])
+
+    def _merged(self, opening: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        transforms, vertices, faces, offset = self.part_transforms(opening), [], [], 0
+        for part, t in zip(self.parts, transforms):
+            vertices.append(apply(t, part.vertices))
+            faces.append(part.faces + offset)
+            offset += len(part.vertices)
+        return (np.vstack(vertices), np.concatenate(faces),
+                np.concatenate([p.face_material for p in self.parts]))
+
+    def mesh(self, opening: float) -> trimesh.Trimesh:
+        """All parts at `opening` merged into one mesh (pieces stay separate closed shells)."""
+        vertices, faces, _ = self._merged(opening)
+        return trimesh.Trimesh(vertices, faces, process=False)
+
+    def export(self, obj_path, opening: float = 0.0) -> None:
+        """Write the posed mesh as OBJ (faces grouped by material) and its keypoint JSON sidecar."""
+        obj_path = Path(obj_path)
+        vertices, faces, materials = self._merged(opening)
+        write_obj(obj_path, vertices, faces, materials, self.materials)
+        write_json(obj_path.with_suffix(".json"), {
+            "class": self.class_name, "units": "m",
+            "keypoints": {k: [round(float(c), 6) for c in p] for k, p in zip(KEYPOINTS, self.keypoints(opening))}},
+            indent=1)
+
+
+def _two_part_tool(class_name: str, names: tuple[str, str], left: list[tuple], right: list[tuple],
+                   keypoints_rest: np.ndarray, keypoint_parts: list[int], max_opening_deg: float) -> ToolModel:
+    """A tool whose two parts turn in opposite senses about the z axis through the joint."""
+    parts = [Part(name, *merge(pieces), np.zeros(3), Z_AXIS.copy(), sign)
+             for name, pieces, sign in zip(names, (left, right), (1.0, -1.0))]
+    return ToolModel(class_name, parts, np.asarray(keypoints_rest, float), keypoint_parts, float(max_opening_deg))
+
+
+def _tweezers(rng: np.random.Generator) -> ToolModel:
+    """Two bowed, tapered flat arms welded at the back end (x = 0); the left arm is built and
+    the right one mirrored, each turning about the back end as the tool opens."""
+    length = rng.uniform(0.11, 0.18)
+    grip_w, tip_w = rng.uniform(0.008, 0.010), rng.uniform(0.001, 0.0015)
+    thick = rng.uniform(0.001, 0.0015)
+    tip_gap = rng.uniform(0.008, 0.014)              # tip centres, fully open
+    bow = rng.uniform(0.0012, 0.0025)                 # inner gap of one arm at its widest, closed
+    back_len = rng.uniform(0.08, 0.12) * length       # welded length at the back
+    grip_c, grip_h = rng.uniform(0.36, 0.46) * length, 0.14 * length
+    serrated = rng.random() < 0.7
+    pitch = rng.uniform(0.0012, 0.0018)
+    back_w = 0.85 * grip_w
+
+    x = np.unique(np.concatenate([np.linspace(0, back_w, 8), np.linspace(0, length, 90)]))
+    width = np.interp(x, [0, grip_c - grip_h, grip_c + grip_h, length], [back_w, grip_w, grip_w, tip_w])
+    width *= _round_end(x, back_w)
+    u = np.clip((x - back_len) / (length - back_len), 0, 1)
+    inner = bow * np.sin(np.pi * u) ** 0.7            # inner edge: welded, bowed apart, meeting at the tip
+    centre = inner + width / 2
+    pieces = [sweep(np.stack([x, centre, np.zeros_like(x)], 1), width / 2, thick / 2)]
+    if serrated:
+        for xr in np.arange(grip_c - grip_h, grip_c + grip_h, pitch):
+            y0, y1 = np.interp(xr, x, inner), np.interp(xr, x, inner + width)
+            margin = 0.12 * (y1 - y0)
+            for z in (thick / 2, -thick / 2):
+                pieces.append(sweep([[xr, y0 + margin, z], [xr, y1 - margin, z]], 2.5e-4, 1.2e-4, RECT))
+    right = [mirror_y(v, f) for v, f in pieces]
+
+    tip = np.array([length, centre[-1], 0.0])
+    handle = np.array([grip_c, np.interp(grip_c, x, centre), 0.0])
+    flip = np.array([1.0, -1.0, 1.0])
+    # turn each arm so the tip centres end tip_gap apart: 2 R sin(theta + phi) = tip_gap
+    radius, phi = np.hypot(tip[0], tip[1]), np.arctan2(tip[1], tip[0])
+    max_deg = 2 * np.degrees(np.arcsin(tip_gap / (2 * radius)) - phi)
+    return _two_part_tool("tweezers", ("arm_left", "arm_right"), pieces, right,
+                          [tip, tip * flip, np.zeros(3), handle, handle * flip], [0, 1, -1, 0, 1], max_deg)
+
+
+def _needle_holder(rng: np.random.Generator) -> ToolModel:
+    """Two scissor-like halves crossing at a box lock (the origin): the half with the left jaw
+    carries the right finger ring. The box lock and pivot screw ride on the right-jaw half."""
+    length = rng.uniform(0.12, 0.20)
+    jaw_len = rng.uniform(0.015, 0.025)               # beyond the box lock
+    ring_r = rng.uniform(0.016, 0.020) / 2            # inner radius
+    band = rng.uniform(0.0028, 0.0038)                # ring stock width
+    thick = rng.uniform(0.0025, 0.0035)
+    box_l, box_w = rng.uniform(0.008, 0.011), rng.uniform(0.007, 0.009)
+    jaw_w, jaw_tip_w = rng.uniform(0.0035, 0.005), rng.uniform(0.0015, 0.0025)   # both jaws together
+    shank_w = rng.uniform(0.0035, 0.0045)
+    screw_r = rng.uniform(0.0016, 0.0022)
+    ring_gap = rng.uniform(0.0005, 0.002)
+    max_deg = rng.uniform(30, 40)
+    ring_mat = int(rng.random() < 0.4)                # gold-plated rings (tungsten-carbide holders)
+
+    tip_x = box_l / 2 + jaw_len
+    ring_out = ring_r + band
+    ring_c = np.array([tip_x - length + ring_out, ring_out + ring_gap])   # ring centre, |y|
+    r_mid = ring_r + band / 2
+
+    def half(s: float) -> tuple[list[tuple], np.ndarray, np.ndarray]:
+        """Pieces of the half whose jaw lies on the s*y side, its jaw tip and its ring centre."""
+        x = np.linspace(0, tip_x, 40)
+        hw = np.interp(x, [0, box_l / 2, tip_x], [jaw_w / 2, jaw_w / 2, jaw_tip_w / 2]) * _round_end(tip_x - x, jaw_w)
+        jaw_h = np.interp(x, [0, tip_x], [thick / 2, 0.35 * thick])
+        pieces = [sweep(np.stack([x, s * hw / 2, np.zeros_like(x)], 1), hw / 2, jaw_h)]
+        pitch = 0.0009                                 # gripping-face teeth, interleaved between halves
+        for xt in np.arange(box_l / 2 + 0.001 + (s < 0) * pitch / 2, tip_x - 0.0015, pitch):
+            h = 0.8 * np.interp(xt, x, jaw_h)
+            pieces.append(sweep([[xt, s * 3e-4, 0], [xt, -s * 3.5e-4, 0]], 2e-4, h, RECT))
+
+        centre = np.array([ring_c[0], -s * ring_c[1]])
+        alpha = np.radians(40)                         # shank meets the ring at its inner front
+        join = centre + r_mid * np.array([np.cos(alpha), s * np.sin(alpha)])
+        p1 = np.array([-box_l / 2, -s * shank_w / 2])
+        ctrl = p1 + [0.7 * (join[0] - p1[0]), 0.0]
+        t = np.linspace(0, 1, 40)[:, None]
+        bez = (1 - t) ** 2 * p1 + 2 * (1 - t) * t * ctrl + t ** 2 * join
+        shank = np.vstack([[0.0, 0.0], bez])           # from the pivot, hidden inside the box lock
+        grow = np.linspace(0, 1, len(shank))
+        pieces.append(sweep(np.column_stack([shank, np.zeros(len(shank))]),
+                            (1 - 0.2 * grow) * shank_w / 2, (1 - 0.15 * grow) * thick / 2))
+        a = np.linspace(0, 2 * np.pi, 48, endpoint=False)
+        ring = np.column_stack([centre + r_mid * np.stack([np.cos(a), np.sin(a)], 1), np.zeros(len(a))])
+        pieces.append((*sweep(ring, band / 2, 0.45 * thick, ROUND, closed=True), ring_mat))
+
+        x0, x1 = join[0] + 0.003, join[0] + 0.011      # ratchet: the halves' blocks overlap in z
+        edge = np.interp((x0 + x1) / 2, bez[::-1, 0], bez[::-1, 1]) + s * 0.4 * shank_w
+        y0, y1 = edge - s * 0.0005, s * 0.0006
+        pieces.append(sweep([[x0, (y0 + y1) / 2, s * thick / 4], [x1, (y0 + y1) / 2, s * thick / 4]],
+                            abs(y1 - y0) / 2, thick / 4, RECT))
+        return pieces, np.array([tip_x, s * hw[-1] / 2, 0.0]), np.append(centre, 0.0)
+
+    left, tip_left, ring_right = half(1.0)
+    right, tip_right, ring_left = half(-1.0)
+    box = sweep(np.stack([np.linspace(-box_l / 2, box_l / 2, 5), np.zeros(5), np.zeros(5)], 1),
+                box_w / 2, 0.75 * thick, superellipse(16, 6.0))
+    screw = trimesh.creation.cylinder(radius=screw_r, height=1.5 * thick + 4e-4, sections=20)
+    right += [box, (screw.vertices, screw.faces)]
+    return _two_part_tool("needle_holder", ("half_left_jaw", "half_right_jaw"), left, right,
+                          [tip_left, tip_right, np.zeros(3), ring_left, ring_right], [0, 1, -1, 1, 0], max_deg)
+
+
+BUILDERS = {"tweezers": _tweezers, "needle_holder": _needle_holder}
+
+
+def make_tool(class_name: str, rng: np.random.Generator) -> ToolModel:
+    """A new parametric instrument of `class_name` with dimensions drawn from `rng`."""
+    if class_name not in BUILDERS:
+        raise ValueError(f"unknown class {class_name!r}; expected one of {', '.join(CLASSES)}")
+    return BUILDERS[class_name](rng)
+
+
+# ----------------------------------------------------------------------------- user meshes
+def _read_sidecar(obj_path: Path) -> tuple[str, np.ndarray, float]:
+    """Class, (5, 3) keypoints and metres-per-unit from the sidecar of `obj_path`, validated."""
+    side = obj_path.with_suffix(".json")
+    if not side.is_file():
+        raise ValueError(f"{obj_path}: keypoint sidecar {side.name} is missing")
+    try:
+        meta = json.loads(side.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{side}: not valid JSON ({e})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{side}: expected a JSON object with 'class', 'units' and 'keypoints'")
+    if meta.get("class") not in CLASSES:
+        raise ValueError(f"{side}: unknown class {meta.get('class')!r}; expected one of {', '.join(CLASSES)}")
+    if meta.get("units", "m") not in UNITS:
+        raise ValueError(f"{side}: unknown units {meta.get('units')!r}; expected one of {', '.join(UNITS)}")
+    kps = meta.get("keypoints")
+    if not isinstance(kps, dict):
+        raise ValueError(f"{side}: missing 'keypoints' object with {', '.join(KEYPOINTS)}")
+    missing = [k for k in KEYPOINTS if k not in kps]
+    if missing:
+        raise ValueError(f"{side}: missing keypoints {', '.join(missing)}")
+    for k in KEYPOINTS:
+        p = kps[k]
+        if not (isinstance(p, list) and len(p) == 3 and all(isinstance(c, (int, float)) and np.isfinite(c) for c in p)):
+            raise ValueError(f"{side}: keypoint {k!r} must be [x, y, z] numbers, got {p!r}")
+    scale = UNITS[meta.get("units", "m")]
+    return meta["class"], np.array([kps[k] for k in KEYPOINTS], float) * scale, scale
+
+
+def _frame_from_keypoints(kps: np.ndarray, where: Path) -> np.ndarray:
+    """4x4 taking a mesh's own frame to the tool frame defined by its keypoints."""
+    tip_l, tip_r, joint, hand_l, hand_r = kps
+    x = (tip_l + tip_r) / 2 - joint
+    if np.linalg.norm(x) < 1e-4:
+        raise ValueError(f"{where}: tips and joint coincide; cannot tell the tool's axis")
+    x /= np.linalg.norm(x)
+    for lateral in (tip_l - tip_r, hand_l - hand_r):
+        y = lateral - x * (lateral @ x)
+        if np.linalg.norm(y) > 1e-5:
+            break
+    else:
+        raise ValueError(f"{where}: left and right keypoints coincide; cannot tell left from right")
+    y /= np.linalg.norm(y)
+    t = np.eye(4)
+    t[:3, :3] = np.stack([x, y, np.cross(x, y)])
+    t[:3, 3] = -t[:3, :3] @ joint
+    return t
+
+
+def load_tool(obj_path) -> ToolModel:
+    """A user's instrument mesh with its keypoint sidecar, as one rigid part in the tool frame.
+
+    Raises ValueError naming the file when the sidecar is missing or malformed.
+    """
+    obj_path = Path(obj_path)
+    side = obj_path.with_suffix(".json")
+    class_name, kps, scale = _read_sidecar(obj_path)
+    mesh = trimesh.load(obj_path, force="mesh", process=False)
+    if len(mesh.faces) == 0:
+        raise ValueError(f"{obj_path}: mesh has no faces")
+    to_tool = _frame_from_keypoints(kps, side)
+    vertices = apply(to_tool, np.asarray(mesh.vertices, float) * scale)
+    size = float(np.ptp(vertices, axis=0).max())
+    if not 0.01 <= size <= 1.0:
+        raise ValueError(f"{obj_path}: mesh is {size:.3g} m long; check 'units' in {side.name}")
+    faces = np.asarray(mesh.faces, np.int64)
+    part = Part("body", vertices, faces, np.zeros(len(faces), np.int64), np.zeros(3), Z_AXIS.copy(), 1.0)
+    return ToolModel(class_name, [part], apply(to_tool, kps), [0, 0, -1, 0, 0], 0.0)
+
+
+def load_tools_dir(dir) -> list[ToolModel]:
+    """Every `*.obj` (with its sidecar) in a folder; raises when the folder has none."""
+    folder = Path(dir)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"tools folder {folder} does not exist")
+    paths = sorted(folder.glob("*.obj"))
+    if not paths:
+        raise ValueError(f"tools folder {folder} has no .obj meshes")
+    return [load_tool(p) for p in paths]
+
+
+# ----------------------------------------------------------------------------- CLI
+def run(out: str = "tools_out", count: int = 4, seed: int = 0, opening: float = 0.0) -> list[Path]:
+    """Export `count` parametric tools (classes alternating) as OBJ + JSON sidecar into `out`."""
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(count):
+        class_name = CLASSES[i % len(CLASSES)]
+        path = Path(out) / f"{class_name}_{i:03d}.obj"
+        make_tool(class_name, rng).export(path, opening)
+        paths.append(path)
+    print(f"wrote {len(paths)} tools to {out}")
+    return paths
+
+
+def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default="tools_out", help="output folder")
+    parser.add_argument("--count", type=int, default=4, help="number of tools (classes alternate)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--opening", type=float, default=0.0, help="opening in [0, 1] of the exported pose")
+    return parser.parse_args(argv)
+
+
+def main(opt: argparse.Namespace) -> list[Path]:
+    return run(**vars(opt))
+
+
+if __name__ == "__main__":
+    main(parse_opt())
