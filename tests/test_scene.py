@@ -1,0 +1,54 @@
+"""Per-frame scene sampling: deterministic by seed, camera within its tilt range, instruments in view."""
+from __future__ import annotations
+
+import numpy as np
+
+from data_generation.generate_tools import make_tool
+from data_generation.scene import SceneRanges, grip_pose, sample_frame
+from surgpose.camera import DEFAULT_INTRINSICS, project
+from surgpose.schema import CLASSES
+
+
+def pool(seed: int = 0) -> list:
+    rng = np.random.default_rng(seed)
+    return [make_tool(CLASSES[i % 2], rng) for i in range(4)]
+
+
+def test_same_seed_same_frame():
+    tools = pool()
+    a = sample_frame(np.random.default_rng(7), 3, DEFAULT_INTRINSICS, tools, [])
+    b = sample_frame(np.random.default_rng(7), 3, DEFAULT_INTRINSICS, tools, [])
+    assert np.array_equal(a.cam2world, b.cam2world)
+    assert [(t.tool, t.opening) for t in a.tools] == [(t.tool, t.opening) for t in b.tools]
+    assert all(np.array_equal(x.pose, y.pose) for x, y in zip(a.tools, b.tools))
+
+
+def test_ranges_hold_over_many_frames():
+    tools, ranges = pool(), SceneRanges(max_tilt_deg=30.0)
+    rng = np.random.default_rng(1)
+    tilts, centres_in_view, counts = [], [], []
+    for i in range(200):
+        spec = sample_frame(rng, i, DEFAULT_INTRINSICS, tools, [], ranges)
+        view = spec.cam2world[:3, 2]
+        tilts.append(np.degrees(np.arccos(-view[2])))
+        counts.append(len(spec.tools))
+        for t in spec.tools:
+            kps = tools[t.tool].keypoints(t.opening)
+            centre = t.pose[:3, :3] @ ((kps.min(0) + kps.max(0)) / 2) + t.pose[:3, 3]
+            (u, v), = project(centre[None], DEFAULT_INTRINSICS.K, spec.world_to_cam)[0]
+            centres_in_view.append(0 <= u < DEFAULT_INTRINSICS.width and 0 <= v < DEFAULT_INTRINSICS.height)
+            assert 0 <= t.opening <= 1
+    assert max(tilts) <= 30.0 + 1e-6 and np.median(tilts) < 15  # mostly top-down
+    assert min(counts) >= ranges.min_tools and max(counts) <= ranges.max_tools
+    assert set(counts) == {1, 2, 3}
+    assert np.mean(centres_in_view) > 0.97
+
+
+def test_grip_pose_sits_between_the_handles():
+    tools = pool()
+    spec = sample_frame(np.random.default_rng(2), 0, DEFAULT_INTRINSICS, tools, [])
+    placement = spec.tools[0]
+    tool = tools[placement.tool]
+    kps = tool.keypoints(placement.opening)
+    expected = placement.pose[:3, :3] @ ((kps[3] + kps[4]) / 2) + placement.pose[:3, 3]
+    assert np.allclose(grip_pose(tool, placement)[:3, 3], expected)
