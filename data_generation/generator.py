@@ -1,0 +1,198 @@
+"""Phase 1 driver: validate input, fan chunks out to render workers, resume, then assemble the datasets."""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from tqdm import tqdm
+
+from data_generation.settings import GeneratorSettings, chunk_frames, frame_done, num_chunks
+from surgpose.files import write_json
+from surgpose.schema import Layout
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKER = ROOT / "data_generation" / "render_worker.py"
+DEFAULT_HANDS = ROOT / "hands"
+CONFIG_NAME = "generator_config.json"
+
+
+class GeneratorError(ValueError):
+    """Bad input or a failed render; the message is one line meant for the user."""
+
+
+def parse_shard(shard: str | None) -> tuple[int, int] | None:
+    """'i/n' (0-based i) -> (i, n)."""
+    if shard is None:
+        return None
+    try:
+        i, n = (int(x) for x in shard.split("/"))
+    except ValueError:
+        raise GeneratorError(f"--shard must look like i/n (e.g. 0/4), got {shard!r}") from None
+    if not 0 <= i < n:
+        raise GeneratorError(f"--shard {shard}: need 0 <= i < n")
+    return i, n
+
+
+def validate(settings: GeneratorSettings, workers: int) -> None:
+    """Check every input before anything is written, with one-line messages."""
+    from data_generation.backgrounds import list_backgrounds
+    from data_generation.generate_hands import load_hands
+    from data_generation.generate_tools import load_tools_dir
+
+    if settings.num_images < 1:
+        raise GeneratorError(f"--num_images must be at least 1, got {settings.num_images}")
+    if not 0 <= settings.val_fraction < 1:
+        raise GeneratorError(f"--val_fraction must be in [0, 1), got {settings.val_fraction}")
+    if workers < 1 or settings.chunk_size < 1 or settings.samples < 1:
+        raise GeneratorError("--workers, --chunk_size and --samples must be at least 1")
+    for name in ("width", "height"):
+        value = getattr(settings, name)
+        if value is not None and not 16 <= value <= 8192:
+            raise GeneratorError(f"--{name} must be between 16 and 8192 pixels, got {value}")
+    try:
+        settings.intrinsics()
+        if settings.backgrounds_dir:
+            list_backgrounds(settings.backgrounds_dir)
+        if settings.tools_dir:
+            load_tools_dir(settings.tools_dir)
+        if settings.hands_dir:
+            load_hands(settings.hands_dir)
+    except (ValueError, OSError) as err:
+        raise GeneratorError(str(err)) from None
+    if settings.hdri_dir:
+        hdri = Path(settings.hdri_dir)
+        if not hdri.is_dir() or not any(p.suffix.lower() in (".hdr", ".exr") for p in hdri.iterdir()):
+            raise GeneratorError(f"--hdri {hdri}: no .hdr or .exr files in that folder")
+    out = Path(settings.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write_test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as err:
+        raise GeneratorError(f"--out {out}: not writable ({err.strerror or err})") from None
+
+
+def check_resume(settings: GeneratorSettings) -> None:
+    """A rerun resumes only the dataset it started; other settings need another --out."""
+    path = Path(settings.out) / CONFIG_NAME
+    ident = settings.dataset_identity()
+    if path.is_file():
+        old = json.loads(path.read_text()).get("identity", {})
+        diff = [k for k in ident if old.get(k) != ident[k]]
+        if diff:
+            raise GeneratorError(f"{settings.out} holds a dataset made with other settings ({', '.join(diff)} "
+                                 "differ); rerun with the same settings to resume, or choose another --out")
+    else:
+        write_json(path, {"identity": ident, "settings": settings.to_json()}, indent=2)
+
+
+def invalidate_datasets(out: Path) -> None:
+    """While frames are missing, nothing may look like a finished dataset."""
+    for marker in (out / Layout.YOLO_POSE / "data.yaml", out / Layout.YOLO_SEG / "data.yaml",
+                   *(out / Layout.COCO).glob("*.json")):
+        marker.unlink(missing_ok=True)
+
+
+def pending_chunks(settings: GeneratorSettings, shard: tuple[int, int] | None) -> list[int]:
+    out = Path(settings.out)
+    chunks = range(num_chunks(settings)) if shard is None else range(shard[0], num_chunks(settings), shard[1])
+    return [c for c in chunks if not all(frame_done(out, i) for i in chunk_frames(c, settings))]
+
+
+def render(settings: GeneratorSettings, chunks: list[int], workers: int, frames_total: int,
+           frames_done: int) -> None:
+    """Render `chunks` in `workers` subprocesses with one progress bar; stop all on the first failure."""
+    out = Path(settings.out)
+    workers = min(workers, len(chunks))
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    log_dir = out / "logs"
+    log_dir.mkdir(exist_ok=True)
+    lines: queue.Queue = queue.Queue()
+    procs = []
+    for w in range(workers):
+        job = out / ".tmp" / f"job_{w}.json"
+        write_json(job, {"settings": settings.to_json(), "chunks": chunks[w::workers], "threads": threads,
+                         "temp_dir": str(out / ".tmp" / f"blenderproc_{w}")})
+        log = open(log_dir / f"worker_{w}.log", "w")
+        proc = subprocess.Popen([sys.executable, str(WORKER), str(job)], stdout=subprocess.PIPE, stderr=log,
+                                text=True, cwd=ROOT)
+        procs.append((proc, log))
+        threading.Thread(target=_pump, args=(proc, log, lines), daemon=True).start()
+    bar = tqdm(total=frames_total, initial=frames_done, unit="img", desc="rendering", smoothing=0.1)
+    running = workers
+    try:
+        while running:
+            kind, value = lines.get()
+            if kind == "frame":
+                bar.update(1)
+            elif kind == "exit":
+                running -= 1
+                proc_index, code = value
+                if code != 0:
+                    raise GeneratorError(f"render worker {proc_index} failed (exit {code}); last lines of "
+                                         f"{log_dir / f'worker_{proc_index}.log'}: {_tail(log_dir, proc_index)}")
+    finally:
+        bar.close()
+        for proc, log in procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            log.close()
+    shutil.rmtree(out / ".tmp", ignore_errors=True)
+
+
+def _pump(proc: subprocess.Popen, log, lines: queue.Queue) -> None:
+    """Forward a worker's `FRAME i` lines as progress; everything else goes to its log."""
+    index = int(Path(proc.args[-1]).stem.split("_")[1])
+    for line in proc.stdout:
+        if line.startswith("FRAME "):
+            lines.put(("frame", int(line.split()[1])))
+        else:
+            log.write(line)
+    lines.put(("exit", (index, proc.wait())))
+
+
+def _tail(log_dir: Path, index: int, n: int = 3) -> str:
+    text = (log_dir / f"worker_{index}.log").read_text(errors="replace").strip().splitlines()
+    return " | ".join(text[-n:])
+
+
+def run(out: str = "output", num_images: int = 1000, seed: int = 0, val_fraction: float = 0.1,
+        workers: int = 1, shard: str | None = None, merge: bool = False, no_hands: bool = False,
+        hands_dir: str | None = None, **kwargs) -> Path:
+    """Generate (or resume) a dataset in `out`; returns `out`. See `synthetic_data_generator.py -h`."""
+    settings = GeneratorSettings(out=str(out), num_images=num_images, seed=seed, val_fraction=val_fraction,
+                                 hands_dir=None if no_hands else str(hands_dir or DEFAULT_HANDS), **kwargs)
+    shard_spec = parse_shard(shard)
+    validate(settings, workers)
+    check_resume(settings)
+    out_path = Path(settings.out)
+    if not merge:
+        chunks = pending_chunks(settings, shard_spec)
+        if chunks:
+            invalidate_datasets(out_path)
+            mine = [i for c in (range(num_chunks(settings)) if shard_spec is None
+                                else range(shard_spec[0], num_chunks(settings), shard_spec[1]))
+                    for i in chunk_frames(c, settings)]
+            done = sum(frame_done(out_path, i) for i in mine)
+            render(settings, chunks, workers, len(mine), done)
+        if shard_spec is not None:
+            print(f"shard {shard} complete; once every shard is, assemble the datasets with: "
+                  f"python synthetic_data_generator.py --out {out} --num_images {num_images} --seed {seed} --merge")
+            return out_path
+    missing = [i for i in range(settings.num_images) if not frame_done(out_path, i)]
+    if missing:
+        raise GeneratorError(f"{len(missing)} of {settings.num_images} frames are not rendered yet "
+                             f"(first: {missing[0]}); run the remaining shards first")
+    from data_generation.build_datasets import run as build_datasets
+
+    build_datasets(out=str(out_path), seed=seed, val_fraction=val_fraction, amodal=settings.amodal,
+                   num_images=num_images)
+    return out_path

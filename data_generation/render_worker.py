@@ -1,0 +1,358 @@
+"""Render chunks of frames in one Blender session. Started as a subprocess by the generator.
+
+Each chunk is one Blender scene (a pool of instruments, the hand meshes, lights) whose per-frame state
+(camera, poses, articulation, lights, material jitter) is keyframed, so Cycles renders the whole chunk in
+one call. Instruments and hands are rendered on a transparent film and composited in 2D. A frame is
+written render -> composite -> record, the record last and atomically: a record on disk means a
+complete frame. Prints `FRAME <index>` per finished frame for the parent's progress bar.
+
+Usage: python data_generation/render_worker.py JOB.json
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from data_generation import blenderproc_compat  # noqa: E402  (before anything imports bpy)
+
+import json  # noqa: E402
+import random  # noqa: E402
+import traceback  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from data_generation.annotate import BACKGROUND, OTHER, instance_record  # noqa: E402
+from data_generation.backgrounds import list_backgrounds, load_background, procedural_background  # noqa: E402
+from data_generation.composite import camera_effects, composite, kelvin_to_rgb  # noqa: E402
+from data_generation.generate_hands import load_hands  # noqa: E402
+from data_generation.generate_tools import load_tools_dir, make_tool  # noqa: E402
+from data_generation.scene import FrameSpec, SceneRanges, sample_frame  # noqa: E402
+from data_generation.settings import GeneratorSettings, chunk_frames, frame_stem  # noqa: E402
+from surgpose.camera import Intrinsics, blender_cam2world, project  # noqa: E402
+from surgpose.draw import draw_instances  # noqa: E402
+from surgpose.files import write_image, write_json  # noqa: E402
+from surgpose.records import split_for  # noqa: E402
+from surgpose.schema import CLASSES, Layout  # noqa: E402
+
+PARKED = np.array([0.0, 0.0, 1000.0])  # behind the camera: where unused objects wait
+GLOVE_COLORS = {  # linear RGB base colours of nitrile/latex gloves
+    "blue": (0.09, 0.25, 0.65), "white": (0.80, 0.80, 0.78), "cream": (0.78, 0.62, 0.42),
+    "brown": (0.32, 0.19, 0.10), "purple": (0.25, 0.15, 0.55)}
+
+
+def tool_pool(rng: np.random.Generator, settings: GeneratorSettings) -> list:
+    """Instruments for one chunk: fresh parametric ones of both classes, or the user's meshes."""
+    if settings.tools_dir:
+        return load_tools_dir(settings.tools_dir)
+    return [make_tool(CLASSES[i % len(CLASSES)], rng) for i in range(2 * len(CLASSES))]
+
+
+def mesh_object(bproc, name: str, vertices: np.ndarray, faces: np.ndarray, materials: list,
+                face_material: np.ndarray | None = None):
+    """A smooth-shaded Blender mesh object from arrays."""
+    import bpy
+
+    mesh = bpy.data.meshes.new(name)
+    mesh.from_pydata(vertices.tolist(), [], faces.tolist())
+    mesh.update()
+    for poly in mesh.polygons:
+        poly.use_smooth = True
+    obj = bpy.data.objects.new(name, mesh)
+    bpy.context.scene.collection.objects.link(obj)
+    entity = bproc.types.MeshObject(obj)
+    for mat in materials:
+        entity.add_material(mat)
+    if face_material is not None:
+        mesh.polygons.foreach_set("material_index", face_material.astype(np.int32))
+    # a little auto-smooth keeps sharp edges crisp while curved shanks stay smooth
+    return entity
+
+
+def key_input(material, socket: str, value, frame: int) -> None:
+    """Keyframe one Principled BSDF input of a material."""
+    node = material.get_the_one_node_with_type("BsdfPrincipled")
+    node.inputs[socket].default_value = value
+    node.inputs[socket].keyframe_insert("default_value", frame=frame)
+
+
+def make_materials(bproc) -> dict:
+    mats = {}
+    for name in ("steel", "gold", "glove"):
+        mats[name] = bproc.material.create(name)
+    mats["steel"].set_principled_shader_value("Metallic", 1.0)
+    mats["gold"].set_principled_shader_value("Metallic", 1.0)
+    mats["gold"].set_principled_shader_value("Base Color", [0.83, 0.62, 0.25, 1.0])
+    mats["gold"].set_principled_shader_value("Roughness", 0.3)
+    mats["glove"].set_principled_shader_value("Metallic", 0.0)
+    mats["glove"].set_principled_shader_value("Subsurface Weight", 0.15)
+    return mats
+
+
+def jitter_materials(mats: dict, rng: np.random.Generator, frame: int, glove: str) -> None:
+    """Metal roughness/anisotropy/colour tone and glove colour, per frame."""
+    tone = np.array([0.62, 0.63, 0.65]) * rng.uniform(0.75, 1.1) + rng.normal(0, 0.02, 3)
+    key_input(mats["steel"], "Base Color", [*np.clip(tone, 0, 1), 1.0], frame)
+    key_input(mats["steel"], "Roughness", float(rng.uniform(0.12, 0.45)), frame)
+    key_input(mats["steel"], "Anisotropic", float(rng.uniform(0.0, 0.7)), frame)
+    base = np.array(GLOVE_COLORS[glove]) * rng.uniform(0.85, 1.15) + rng.normal(0, 0.015, 3)
+    key_input(mats["glove"], "Base Color", [*np.clip(base, 0, 1), 1.0], frame)
+    key_input(mats["glove"], "Roughness", float(rng.uniform(0.35, 0.7)), frame)
+
+
+def set_pose(entity, matrix: np.ndarray, frame: int) -> None:
+    entity.set_location(matrix[:3, 3], frame=frame)
+    entity.set_rotation_mat(matrix[:3, :3], frame=frame)
+
+
+def light_rotation(location: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Rotation that points a Blender light (emitting along its -z) from `location` to `target`."""
+    from mathutils import Vector
+
+    return np.array(Vector(target - location).to_track_quat("-Z", "Y").to_matrix())
+
+
+class ChunkScene:
+    """The Blender objects of one chunk and how a `FrameSpec` is keyframed onto them."""
+
+    def __init__(self, bproc, tools: list, hands: list, mats: dict, max_lights: int):
+        self.bproc, self.tools, self.hands, self.mats = bproc, tools, hands, mats
+        self.tool_parts = [[mesh_object(bproc, f"tool{t}_part{p}", part.vertices, part.faces,
+                                        [mats[m] for m in tool.materials], part.face_material)
+                            for p, part in enumerate(tool.parts)] for t, tool in enumerate(tools)]
+        self.hand_objects = [mesh_object(bproc, f"hand{h}", hand.vertices, hand.faces, [mats["glove"]])
+                             for h, hand in enumerate(hands)]
+        # one light per (slot, kind); a kind not used in a frame gets zero energy
+        self.lights = {(slot, kind): bproc.types.Light(light_type=kind, name=f"light{slot}_{kind}")
+                       for slot in range(max_lights) for kind in ("POINT", "SPOT", "AREA")}
+        # enable_segmentation_output() numbers the objects that exist when it is called; these are new
+        from blenderproc.python.utility.BlenderUtility import get_all_blender_mesh_objects
+
+        for index, obj in enumerate(get_all_blender_mesh_objects()):
+            obj.pass_index = index + 1
+        for (_, kind), light in self.lights.items():
+            if kind == "AREA":
+                light.blender_obj.data.size = 0.3
+            light.set_radius(0.02)
+
+    def owner_of(self, name: str) -> int:
+        """Owner code of a Blender object name: tool pool index, or OTHER (hands)."""
+        return int(name[4:name.index("_part")]) if name.startswith("tool") else OTHER
+
+    def keyframe(self, spec: FrameSpec, frame: int, rng: np.random.Generator, glove: str) -> None:
+        bproc = self.bproc
+        bproc.camera.add_camera_pose(blender_cam2world(spec.cam2world), frame=frame)
+        placed = {p.tool: p for p in spec.tools}
+        for t, parts in enumerate(self.tool_parts):
+            placement = placed.get(t)
+            transforms = self.tools[t].part_transforms(placement.opening) if placement else None
+            for p, entity in enumerate(parts):
+                pose = placement.pose @ transforms[p] if placement else _parked()
+                set_pose(entity, pose, frame)
+        held = {h.hand: h for h in spec.hands}
+        for h, entity in enumerate(self.hand_objects):
+            set_pose(entity, held[h].pose if h in held else _parked(), frame)
+        used = {(i, light.kind): light for i, light in enumerate(spec.lights)}
+        for key, light in self.lights.items():
+            spec_light = used.get(key)
+            if spec_light is None:
+                light.set_energy(0.0, frame=frame)
+                continue
+            light.set_location(spec_light.location, frame=frame)
+            light.set_rotation_mat(light_rotation(spec_light.location, spec_light.target), frame=frame)
+            light.set_energy(spec_light.energy, frame=frame)
+            light.set_color(kelvin_to_rgb(spec_light.kelvin).tolist(), frame=frame)
+            if key[1] == "SPOT":
+                light.blender_obj.data.spot_size = np.radians(spec_light.spot_size_deg)
+        jitter_materials(self.mats, rng, frame, glove)
+
+
+def _parked() -> np.ndarray:
+    m = np.eye(4)
+    m[:3, 3] = PARKED
+    return m
+
+
+def configure_renderer(bproc, settings: GeneratorSettings, intr: Intrinsics, threads: int) -> None:
+    import bpy
+
+    bproc.camera.set_resolution(intr.width, intr.height)
+    bproc.camera.set_intrinsics_from_K_matrix(intr.K, intr.width, intr.height, clip_start=0.01, clip_end=100)
+    bproc.renderer.set_max_amount_of_samples(settings.samples)
+    bproc.renderer.set_noise_threshold(0.05)
+    bproc.renderer.set_light_bounces(diffuse_bounces=1, glossy_bounces=2, max_bounces=3, transmission_bounces=0,
+                                     transparent_max_bounces=2, volume_bounces=0)
+    bproc.renderer.set_cpu_threads(threads)
+    bproc.renderer.set_output_format(enable_transparency=not settings.full_scene)
+    bproc.renderer.set_denoiser(None)  # BlenderProc's compositor denoiser costs ~3 s a frame
+    scene = bpy.context.scene
+    if settings.denoise:  # Cycles' own OpenImageDenoise, enabled on the scene and the view layer
+        scene.cycles.use_denoising = True
+        scene.cycles.denoiser = "OPENIMAGEDENOISE"
+        scene.cycles.denoising_prefilter = "FAST"
+        bpy.context.view_layer.cycles.use_denoising = True
+    bproc.renderer.enable_segmentation_output(map_by=["instance", "name"])
+    bproc.renderer.enable_depth_output(activate_antialiasing=False)
+
+
+def set_world(bproc, settings: GeneratorSettings, rng: np.random.Generator) -> None:
+    """Ambient light: a random HDRI map when given (lights and reflections only; the film stays
+    transparent), else a dim neutral world."""
+    if settings.hdri_dir:
+        hdris = sorted(p for p in Path(settings.hdri_dir).iterdir() if p.suffix.lower() in (".hdr", ".exr"))
+        bproc.world.set_world_background_hdr_img(str(hdris[rng.integers(len(hdris))]),
+                                                 strength=float(rng.uniform(0.3, 1.2)),
+                                                 rotation_euler=[0.0, 0.0, float(rng.uniform(0, 2 * np.pi))])
+    else:
+        grey = float(rng.uniform(0.25, 0.6))
+        bproc.renderer.set_world_background([grey, grey, grey * rng.uniform(0.9, 1.1)], strength=1.0)
+
+
+def add_ground(bproc, texture: np.ndarray, size: float) -> None:
+    """--full_scene: a textured work surface at z = 0 (Cycles renders its shadows)."""
+    import bpy
+
+    path = Path(bproc.python.utility.Utility.Utility.temp_dir) / "ground.png"
+    cv2.imwrite(str(path), texture)
+    plane = bproc.object.create_primitive("PLANE", scale=[size / 2, size / 2, 1])
+    plane.set_name("ground")
+    mat = bproc.material.create("ground")
+    node_tree = mat.blender_obj.node_tree
+    tex = node_tree.nodes.new("ShaderNodeTexImage")
+    tex.image = bpy.data.images.load(str(path))
+    node_tree.links.new(tex.outputs["Color"], mat.get_the_one_node_with_type("BsdfPrincipled").inputs["Base Color"])
+    mat.set_principled_shader_value("Roughness", 0.8)
+    plane.add_material(mat)
+
+
+def background_image(settings: GeneratorSettings, intr: Intrinsics, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    if settings.backgrounds_dir:
+        paths = list_backgrounds(settings.backgrounds_dir)
+        return load_background(paths[rng.integers(len(paths))], intr.width, intr.height, rng)
+    return procedural_background(intr.width, intr.height, rng)
+
+
+def shadow_offset(spec: FrameSpec, tools: list, intr: Intrinsics) -> tuple[tuple[float, float], float]:
+    """Image offset of the main light's shadow on the field (z = 0) for the instruments' mean height,
+    and its blur, so the 2D shadow agrees with the 3D light."""
+    if not spec.tools:
+        return (0.0, 0.0), 1.0
+    centres = np.array([p.pose[:3, 3] for p in spec.tools])
+    centre = centres.mean(0)
+    light = spec.lights[0].location
+    t = light[2] / max(light[2] - centre[2], 1e-6)
+    ground = light + t * (centre - light)
+    ground[2] = 0.0
+    uv, _ = project(np.stack([centre, ground]), intr.K, spec.world_to_cam)
+    offset = uv[1] - uv[0]
+    if not np.isfinite(offset).all():
+        return (0.0, 0.0), 1.0
+    return (float(offset[0]), float(offset[1])), float(3 + 0.6 * np.linalg.norm(offset))
+
+
+def finish_frame(spec: FrameSpec, data: dict, f: int, scene: ChunkScene, settings: GeneratorSettings,
+                 intr: Intrinsics, out: Path) -> None:
+    """Labels, composite and files for one rendered frame."""
+    stem = frame_stem(spec.index)
+    rgba = data["colors"][f]
+    name_of = {int(a["idx"]): a["name"] for a in data["instance_attribute_maps"][f]}
+    inst = data["instance_segmaps"][f]
+    owner_map = np.full(inst.shape, BACKGROUND, dtype=np.int32)
+    for idx, name in name_of.items():
+        if name.startswith(("tool", "hand")):
+            owner_map[inst == idx] = scene.owner_of(name)
+    depth = data["depth"][f]
+    w2c = spec.world_to_cam
+    instances = []
+    for placement in spec.tools:
+        tool = scene.tools[placement.tool]
+        transforms = tool.part_transforms(placement.opening)
+        tris = np.concatenate([_world(part.vertices, placement.pose @ T)[part.faces]
+                               for part, T in zip(tool.parts, transforms)])
+        rec = instance_record(tool.class_name, _world(tool.keypoints(placement.opening), placement.pose), tris,
+                              placement.tool, owner_map, depth, intr, w2c, placement.opening,
+                              settings.min_visible_px)
+        if rec is not None:
+            instances.append(rec)
+
+    bgra = cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA) if rgba.shape[2] == 4 else cv2.cvtColor(rgba, cv2.COLOR_RGB2BGR)
+    fx_rng = np.random.default_rng(spec.background_seed)
+    if settings.full_scene:
+        image = bgra[..., :3]
+    else:
+        offset, blur = shadow_offset(spec, scene.tools, intr)
+        image = composite(bgra, background_image(settings, intr, spec.background_seed), fx_rng,
+                          light_rgb=kelvin_to_rgb(spec.lights[0].kelvin), shadow_offset=offset, shadow_blur=blur)
+    if settings.effects:
+        image = camera_effects(image, fx_rng, **spec.effects)
+
+    split = split_for(spec.index, settings.num_images, settings.seed, settings.val_fraction)
+    image_name = f"{stem}.jpg"
+    write_image(out / Layout.RENDERS / f"{stem}.png", bgra)
+    write_image(out / Layout.COMPOSITED / split / image_name, image, settings.jpg_quality)
+    record = {
+        "image": image_name, "render": f"{stem}.png", "width": intr.width, "height": intr.height,
+        "index": spec.index,
+        "camera": {"K": intr.K.tolist(), "world_to_cam": w2c.tolist()},
+        "instances": instances,
+        "meta": {"lights": [{"kind": l.kind, "kelvin": round(l.kelvin), "energy": round(l.energy, 2)}
+                            for l in spec.lights],
+                 "effects": spec.effects, "hands": len(spec.hands), "full_scene": settings.full_scene},
+    }
+    if settings.debug:
+        write_image(out / Layout.DEBUG / image_name, draw_instances(image.copy(), instances))
+    write_json(out / Layout.KEYPOINTS / f"{stem}.json", record)
+
+
+def _world(points: np.ndarray, pose: np.ndarray) -> np.ndarray:
+    return points @ pose[:3, :3].T + pose[:3, 3]
+
+
+def render_chunk(bproc, chunk: int, settings: GeneratorSettings, intr: Intrinsics, hands: list, out: Path) -> None:
+    seed = [settings.seed, chunk]
+    rng = np.random.default_rng(seed)
+    random.seed(hash(tuple(seed)))  # BlenderProc draws from the global generators: seed both
+    np.random.seed(np.random.SeedSequence(seed).generate_state(1))
+    bproc.clean_up(clean_up_camera=False)
+    bproc.utility.reset_keyframes()
+    tools = tool_pool(rng, settings)
+    mats = make_materials(bproc)
+    ranges = settings.ranges
+    scene = ChunkScene(bproc, tools, hands, mats, ranges.lights[1])
+    set_world(bproc, settings, rng)
+    glove = str(rng.choice(list(GLOVE_COLORS)))
+    specs = [sample_frame(rng, index, intr, tools, hands, ranges) for index in chunk_frames(chunk, settings)]
+    if settings.full_scene:
+        add_ground(bproc, background_image(settings, intr, specs[0].background_seed), 2.0)
+    for f, spec in enumerate(specs):
+        scene.keyframe(spec, f, rng, glove)
+    data = bproc.renderer.render(verbose=False)
+    for f, spec in enumerate(specs):
+        finish_frame(spec, data, f, scene, settings, intr, out)
+        print(f"FRAME {spec.index}", flush=True)
+
+
+def main(job_path: str) -> int:
+    job = json.loads(Path(job_path).read_text())
+    settings = GeneratorSettings.from_json(job["settings"])
+    out = Path(settings.out)
+    bproc = blenderproc_compat.load(job.get("temp_dir"))
+    bproc.init()
+    intr = settings.intrinsics()
+    configure_renderer(bproc, settings, intr, job["threads"])
+    hands = load_hands(settings.hands_dir) if settings.hands_dir else []
+    for chunk in job["chunks"]:
+        render_chunk(bproc, chunk, settings, intr, hands, out)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        code = main(sys.argv[1])
+    except Exception:  # the parent shows this and stops; finished frames stay on disk
+        traceback.print_exc()
+        code = 1
+    blenderproc_compat.exit_hard(code)

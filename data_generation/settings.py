@@ -1,0 +1,82 @@
+"""Generator settings shared by the parent process and the render workers, and the frame/chunk layout.
+
+Frames are grouped into fixed chunks of `chunk_size` consecutive indices; a chunk is one Blender scene
+seeded by (seed, chunk), so the annotations depend only on the seed, never on workers or shards.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from data_generation.scene import SceneRanges
+from surgpose.camera import DEFAULT_INTRINSICS, Intrinsics, load_intrinsics
+
+
+@dataclass
+class GeneratorSettings:
+    out: str
+    num_images: int = 1000
+    seed: int = 0
+    val_fraction: float = 0.1
+    width: int | None = None           # None: the camera file's size
+    height: int | None = None
+    camera: str | None = None          # camera.json; None: DEFAULT_INTRINSICS
+    samples: int = 8
+    denoise: bool = False
+    chunk_size: int = 10
+    full_scene: bool = False
+    amodal: bool = False
+    effects: bool = True
+    debug: bool = False
+    jpg_quality: int = 95
+    min_visible_px: int = 40
+    tools_dir: str | None = None
+    hands_dir: str | None = None       # None: no hands
+    backgrounds_dir: str | None = None
+    hdri_dir: str | None = None
+    ranges: SceneRanges = field(default_factory=SceneRanges)
+
+    def intrinsics(self) -> Intrinsics:
+        intr = load_intrinsics(self.camera) if self.camera else DEFAULT_INTRINSICS
+        if self.width or self.height:
+            w = self.width or round(intr.width * self.height / intr.height)
+            h = self.height or round(intr.height * self.width / intr.width)
+            intr = intr.resized(w, h)
+        return intr
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "GeneratorSettings":
+        ranges = SceneRanges(**{k: tuple(v) if isinstance(v, list) else v for k, v in data["ranges"].items()})
+        return cls(**{**data, "ranges": ranges})
+
+    def dataset_identity(self) -> dict:
+        """What must match for a rerun to resume an existing output folder."""
+        keys = ("num_images", "seed", "val_fraction", "chunk_size", "full_scene", "tools_dir")
+        ident = {k: getattr(self, k) for k in keys}
+        ident["intrinsics"] = self.intrinsics().to_json()
+        ident["ranges"] = json.loads(json.dumps(dataclasses.asdict(self.ranges)))
+        return ident
+
+
+def frame_stem(index: int) -> str:
+    return f"{index:06d}"
+
+
+def num_chunks(settings: GeneratorSettings) -> int:
+    return -(-settings.num_images // settings.chunk_size)
+
+
+def chunk_frames(chunk: int, settings: GeneratorSettings) -> range:
+    return range(chunk * settings.chunk_size, min((chunk + 1) * settings.chunk_size, settings.num_images))
+
+
+def frame_done(out: Path, index: int) -> bool:
+    """A frame is complete once its record exists (it is written last, atomically)."""
+    from surgpose.schema import Layout
+
+    return (Path(out) / Layout.KEYPOINTS / f"{frame_stem(index)}.json").is_file()
