@@ -18,7 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from data_generation import blenderproc_compat  # noqa: E402  (before anything imports bpy)
 
 import json  # noqa: E402
+import os  # noqa: E402
 import random  # noqa: E402
+import time  # noqa: E402
 import traceback  # noqa: E402
 
 import cv2  # noqa: E402
@@ -254,8 +256,9 @@ def shadow_offset(spec: FrameSpec, tools: list, intr: Intrinsics) -> tuple[tuple
 
 
 def finish_frame(spec: FrameSpec, data: dict, f: int, scene: ChunkScene, settings: GeneratorSettings,
-                 intr: Intrinsics, out: Path) -> None:
-    """Labels, composite and files for one rendered frame."""
+                 intr: Intrinsics, out: Path) -> dict:
+    """Labels, composite and files for one rendered frame; returns seconds spent per step."""
+    t0 = time.perf_counter()
     stem = frame_stem(spec.index)
     rgba = data["colors"][f]
     name_of = {int(a["idx"]): a["name"] for a in data["instance_attribute_maps"][f]}
@@ -278,6 +281,7 @@ def finish_frame(spec: FrameSpec, data: dict, f: int, scene: ChunkScene, setting
         if rec is not None:
             instances.append(rec)
 
+    t1 = time.perf_counter()
     bgra = cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA) if rgba.shape[2] == 4 else cv2.cvtColor(rgba, cv2.COLOR_RGB2BGR)
     fx_rng = np.random.default_rng(spec.background_seed)
     if settings.full_scene:
@@ -289,6 +293,7 @@ def finish_frame(spec: FrameSpec, data: dict, f: int, scene: ChunkScene, setting
     if settings.effects:
         image = camera_effects(image, fx_rng, **spec.effects)
 
+    t2 = time.perf_counter()
     split = split_for(spec.index, settings.num_images, settings.seed, settings.val_fraction)
     image_name = f"{stem}.jpg"
     write_image(out / Layout.RENDERS / f"{stem}.png", bgra)
@@ -305,6 +310,7 @@ def finish_frame(spec: FrameSpec, data: dict, f: int, scene: ChunkScene, setting
     if settings.debug:
         write_image(out / Layout.DEBUG / image_name, draw_instances(image.copy(), instances))
     write_json(out / Layout.KEYPOINTS / f"{stem}.json", record)
+    return {"label": t1 - t0, "composite": t2 - t1, "write": time.perf_counter() - t2}
 
 
 def _world(points: np.ndarray, pose: np.ndarray) -> np.ndarray:
@@ -329,10 +335,14 @@ def render_chunk(bproc, chunk: int, settings: GeneratorSettings, intr: Intrinsic
         add_ground(bproc, background_image(settings, intr, specs[0].background_seed), 2.0)
     for f, spec in enumerate(specs):
         scene.keyframe(spec, f, rng, glove)
+    t0 = time.perf_counter()
     data = bproc.renderer.render(verbose=False)
-    for f, spec in enumerate(specs):
-        finish_frame(spec, data, f, scene, settings, intr, out)
-        print(f"FRAME {spec.index}", flush=True)
+    render_each = (time.perf_counter() - t0) / len(specs)
+    with open(out / "logs" / f"timings_{os.getpid()}.jsonl", "a") as timings:
+        for f, spec in enumerate(specs):
+            steps = finish_frame(spec, data, f, scene, settings, intr, out)
+            timings.write(json.dumps({"index": spec.index, "render": render_each, **steps}) + "\n")
+            print(f"FRAME {spec.index}", flush=True)
 
 
 def main(job_path: str) -> int:

@@ -51,3 +51,21 @@ def write_image(path: str | os.PathLike, image, jpg_quality: int = 95) -> Path:
         tmp.write_bytes(buf.tobytes())
 
     return atomic_write(path, _write)
+
+
+def link_or_copy(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Hard-link `src` to `dst` (no extra disk), copying where links are impossible; replaces `dst`."""
+    import shutil
+
+    src, dst = Path(src), Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.exists() and os.path.samefile(src, dst):
+        return dst
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+    return dst
