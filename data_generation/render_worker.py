@@ -89,7 +89,6 @@ def make_materials(bproc) -> dict:
     mats["gold"].set_principled_shader_value("Base Color", [0.83, 0.62, 0.25, 1.0])
     mats["gold"].set_principled_shader_value("Roughness", 0.3)
     mats["glove"].set_principled_shader_value("Metallic", 0.0)
-    mats["glove"].set_principled_shader_value("Subsurface Weight", 0.15)
     return mats
 
 
@@ -184,8 +183,11 @@ def configure_renderer(bproc, settings: GeneratorSettings, intr: Intrinsics, thr
     bproc.camera.set_intrinsics_from_K_matrix(intr.K, intr.width, intr.height, clip_start=0.01, clip_end=100)
     bproc.renderer.set_max_amount_of_samples(settings.samples)
     bproc.renderer.set_noise_threshold(0.05)
-    bproc.renderer.set_light_bounces(diffuse_bounces=1, glossy_bounces=2, max_bounces=3, transmission_bounces=0,
+    # gloves are matte and lit directly; metal needs one glossy bounce to mirror its surroundings
+    # (measured: 2x faster than 1 diffuse / 2 glossy bounces with hands in view)
+    bproc.renderer.set_light_bounces(diffuse_bounces=0, glossy_bounces=1, max_bounces=2, transmission_bounces=0,
                                      transparent_max_bounces=2, volume_bounces=0)
+    bpy.context.scene.render.use_persistent_data = True  # keep the BVH between the frames of a chunk
     bproc.renderer.set_cpu_threads(threads)
     bproc.renderer.set_output_format(enable_transparency=not settings.full_scene)
     bproc.renderer.set_denoiser(None)  # BlenderProc's compositor denoiser costs ~3 s a frame
