@@ -13,28 +13,28 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import cv2  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from surgpose.coco import coco_to_instances, load_coco  # noqa: E402
+from surgpose.coco import load_instances  # noqa: E402
 from surgpose.draw import draw_instances  # noqa: E402
 from surgpose.files import write_image  # noqa: E402
 
 
-def run(coco: str, images: str, out: str, max: int | None = None) -> int:  # noqa: A002 (CLI name)
-    entries = list(coco_to_instances(load_coco(coco)).items())[:max]
-    for file_name, (_, instances) in tqdm(entries, desc="visualize", unit="img"):
-        image = cv2.imread(str(Path(images) / file_name))
+def run(coco: str, images: str, out: str, max_images: int | None = None) -> int:
+    """Write `<out>/<image stem>.jpg` overlays for the first `max_images` images; returns how many."""
+    items = load_instances(coco, images)[:max_images]
+    for path, _, instances in tqdm(items, desc="visualize", unit="img"):
+        image = cv2.imread(str(path))
         if image is None:
-            raise ValueError(f"cannot read image {Path(images) / file_name}")
-        write_image(Path(out) / Path(file_name).with_suffix(".jpg").name,
-                    draw_instances(image, instances, legend=True), 90)
-    return len(entries)
+            raise ValueError(f"cannot read image {path}")
+        write_image(Path(out) / f"{path.stem}.jpg", draw_instances(image, instances, legend=True), 90)
+    return len(items)
 
 
 def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--coco", required=True)
-    p.add_argument("--images", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--max", type=int, help="at most this many images")
+    p.add_argument("--coco", required=True, help="COCO instances file (categories named as in the schema)")
+    p.add_argument("--images", required=True, help="folder of the images the COCO file lists")
+    p.add_argument("--out", required=True, help="folder for the overlays")
+    p.add_argument("--max", dest="max_images", type=int, metavar="N", help="at most this many images")
     return p.parse_args(argv)
 
 

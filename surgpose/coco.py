@@ -1,7 +1,12 @@
 """COCO instances-with-keypoints files: built from records, read with pycocotools, and turned back into
-instance dicts so user COCO data can enter the pipeline at any step."""
+instance dicts so a user's COCO data can enter the pipeline (YOLO conversion, overlays).
+
+Image ids are the record's frame index + 1 in every file (train, val and all), so ids agree across them.
+"""
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 from pathlib import Path
 
@@ -9,24 +14,27 @@ import numpy as np
 from pycocotools.coco import COCO
 
 from surgpose.files import write_json
-from surgpose.geometry import xywh_to_xyxy, xyxy_to_xywh
-from surgpose.schema import CLASSES, class_id, coco_categories
+from surgpose.geometry import clip_keypoints, mask_to_polygons, xywh_to_xyxy, xyxy_to_xywh
+from surgpose.records import instances_with_masks
+from surgpose.schema import CLASSES, NUM_KEYPOINTS, class_id, coco_categories
+from surgpose.yolo import write_data_yaml, write_split
 
 
 def records_to_coco(records: list[dict], amodal: bool = False) -> dict:
-    """COCO dict of `records` with polygon masks (visible part, or whole instrument with `amodal`)."""
+    """COCO dict of `records` with polygon masks of the visible part, or of the whole instrument with
+    `amodal`. Instances without any polygon (visible only as specks) are left out: COCO tools need a mask."""
     images, annotations = [], []
-    for image_id, rec in enumerate(records, start=1):
+    for rec in records:
+        image_id = rec["index"] + 1
         images.append({"id": image_id, "file_name": rec["image"], "width": rec["width"], "height": rec["height"]})
-        for inst in rec["instances"]:
-            polygons = inst["polygons_amodal"] if amodal else inst["polygons"]
-            box = inst["bbox_amodal"] if amodal else inst["bbox"]
-            kps = [float(v) for kp in inst["keypoints"] for v in kp]
+        for inst in instances_with_masks(rec, amodal):
+            if not inst["polygons"]:
+                continue
             annotations.append({
                 "id": len(annotations) + 1, "image_id": image_id, "category_id": class_id(inst["class"]) + 1,
-                "bbox": xyxy_to_xywh(box), "area": float(inst["area_amodal"] if amodal else inst["area"]),
-                "iscrowd": 0, "segmentation": [np.asarray(p, float).ravel().tolist() for p in polygons],
-                "keypoints": [int(v) if i % 3 == 2 else v for i, v in enumerate(kps)],
+                "bbox": xyxy_to_xywh(inst["bbox"]), "area": float(inst["area"]), "iscrowd": 0,
+                "segmentation": [np.asarray(p, float).ravel().tolist() for p in inst["polygons"]],
+                "keypoints": [v for x, y, vis in inst["keypoints"] for v in (float(x), float(y), int(vis))],
                 "num_keypoints": sum(1 for kp in inst["keypoints"] if kp[2] > 0),
             })
     return {"info": {"description": "synthetic surgical instruments"}, "images": images,
@@ -34,49 +42,76 @@ def records_to_coco(records: list[dict], amodal: bool = False) -> dict:
 
 
 def write_coco(path: str | os.PathLike, coco: dict) -> Path:
+    """Write a COCO dict atomically (a reader never sees half a file)."""
     return write_json(path, coco)
 
 
 def load_coco(path: str | os.PathLike) -> COCO:
-    """pycocotools COCO object, with a one-line error for unreadable or non-COCO files."""
+    """pycocotools COCO object (its progress prints silenced), with a one-line error for unreadable or
+    non-COCO files."""
     try:
-        return COCO(str(path))
+        with contextlib.redirect_stdout(io.StringIO()):
+            return COCO(str(path))
     except Exception as err:  # pycocotools raises bare exceptions and asserts
-        raise ValueError(f"cannot read COCO file {path}: {err}") from None
+        raise ValueError(f"cannot read COCO file {path}: {type(err).__name__}: {err}") from None
 
 
 def coco_to_instances(coco: COCO) -> dict[str, tuple[dict, list[dict]]]:
-    """`{file_name: (image_info, [instance dict, ...])}` from a COCO object (categories matched by name)."""
+    """`{file_name: (image_info, [instance dict, ...])}`, categories matched to the schema by name.
+
+    Crowd regions are skipped; RLE masks become polygons; keypoints follow our convention (absent or
+    off-image points are `[0, 0, 0]`) and are all absent for annotations without keypoints.
+    """
     names = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
     unknown = sorted(set(names.values()) - set(CLASSES))
     if unknown:
         raise ValueError(f"COCO categories {unknown} are not in the schema ({', '.join(CLASSES)})")
     out = {}
-    for img in coco.loadImgs(coco.getImgIds()):
+    for img in coco.loadImgs(sorted(coco.getImgIds())):
         instances = []
-        for ann in coco.loadAnns(coco.getAnnIds(imgIds=img["id"], iscrowd=None)):
+        for ann in coco.loadAnns(coco.getAnnIds(imgIds=img["id"])):
+            if ann.get("iscrowd"):
+                continue
+            kps = ann.get("keypoints") or [0] * (3 * NUM_KEYPOINTS)
+            if len(kps) != 3 * NUM_KEYPOINTS:
+                raise ValueError(f"annotation {ann['id']} has {len(kps)} keypoint values, "
+                                 f"expected {3 * NUM_KEYPOINTS} ([x, y, v] for {NUM_KEYPOINTS} keypoints)")
+            if len(ann.get("bbox") or ()) != 4:
+                raise ValueError(f"annotation {ann['id']} has no [x, y, width, height] bbox")
             seg = ann.get("segmentation") or []
-            polygons = [np.asarray(p, float).reshape(-1, 2).tolist() for p in seg if isinstance(seg, list)]
-            kps = np.asarray(ann.get("keypoints") or [0] * 15, float).reshape(-1, 3)
-            instances.append({"class": names[ann["category_id"]], "bbox": xywh_to_xyxy(ann["bbox"]),
-                              "keypoints": [[x, y, int(v)] for x, y, v in kps.tolist()], "polygons": polygons})
+            polygons = ([np.asarray(p, float).reshape(-1, 2).tolist() for p in seg if len(p) >= 6]
+                        if isinstance(seg, list) else mask_to_polygons(coco.annToMask(ann)))
+            instances.append({
+                "class": names[ann["category_id"]], "bbox": xywh_to_xyxy(ann["bbox"]),
+                "keypoints": clip_keypoints(np.reshape(kps, (-1, 3)).tolist(), img["width"], img["height"]),
+                "polygons": polygons})
         out[img["file_name"]] = (img, instances)
     return out
 
 
+def load_instances(coco_path: str | os.PathLike, images_dir: str | os.PathLike) -> list[tuple[Path, dict, list[dict]]]:
+    """`(image path, image info, instance dicts)` per image of a COCO file; errors name the file, and every
+    image must exist (checked before any work starts)."""
+    coco = load_coco(coco_path)
+    try:
+        entries = coco_to_instances(coco)
+    except KeyError as err:
+        raise ValueError(f"{coco_path}: an image or annotation lacks the field {err}") from None
+    except ValueError as err:
+        raise ValueError(f"{coco_path}: {err}") from None
+    items = [(Path(images_dir) / name, img, instances) for name, (img, instances) in entries.items()]
+    missing = [str(path) for path, _, _ in items if not path.is_file()]
+    if missing:
+        raise ValueError(f"{len(missing)} image(s) listed in {coco_path} do not exist, first: {missing[0]}")
+    return items
+
+
 def coco_to_yolo(coco_path: str | os.PathLike, images_dir: str | os.PathLike, out_dir: str | os.PathLike,
                  split: str, task: str) -> int:
-    """Write a YOLO `pose` or `segment` split (images linked, labels, data.yaml) from a COCO file;
-    returns the number of images."""
-    from surgpose.yolo import write_data_yaml, write_split
-
-    images_dir = Path(images_dir)
-    items = []
-    for file_name, (img, instances) in coco_to_instances(load_coco(coco_path)).items():
-        path = images_dir / file_name
-        if not path.is_file():
-            raise ValueError(f"image {path} listed in {coco_path} does not exist")
-        items.append((path, img["width"], img["height"], instances))
+    """Write one split of a YOLO `pose` or `segment` dataset (images hard-linked, labels, data.yaml) from a
+    COCO file; returns the number of images."""
+    items = [(path, img["width"], img["height"], instances)
+             for path, img, instances in load_instances(coco_path, images_dir)]
     write_split(out_dir, split, items, task)
     write_data_yaml(out_dir, task)
     return len(items)
