@@ -73,7 +73,8 @@ def main(opt: argparse.Namespace) -> None:
     except (GeneratorError, KeyboardInterrupt) as err:
         msg = "interrupted: rerun the same command to resume" if isinstance(err, KeyboardInterrupt) else str(err)
         sys.exit(f"error: {msg}")
-    print(f"dataset ready in {out}")
+    if opt.merge or not opt.shard:
+        print(f"dataset ready in {out}")
 
 
 if __name__ == "__main__":

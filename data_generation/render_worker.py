@@ -205,9 +205,12 @@ def set_world(bproc, settings: GeneratorSettings, rng: np.random.Generator) -> N
     """Ambient light: a random HDRI map when given (lights and reflections only; the film stays
     transparent), else a dim neutral world."""
     if settings.hdri_dir:
+        import bpy
+
+        bpy.context.scene.world.use_nodes = True  # clean_up() leaves a world without a node tree
         hdris = sorted(p for p in Path(settings.hdri_dir).iterdir() if p.suffix.lower() in (".hdr", ".exr"))
         bproc.world.set_world_background_hdr_img(str(hdris[rng.integers(len(hdris))]),
-                                                 strength=float(rng.uniform(0.3, 1.2)),
+                                                 strength=float(rng.uniform(0.1, 0.5)),
                                                  rotation_euler=[0.0, 0.0, float(rng.uniform(0, 2 * np.pi))])
     else:
         grey = float(rng.uniform(0.25, 0.6))
@@ -334,7 +337,7 @@ def render_chunk(bproc, chunk: int, settings: GeneratorSettings, intr: Intrinsic
     glove = str(rng.choice(list(GLOVE_COLORS)))
     specs = [sample_frame(rng, index, intr, tools, hands, ranges) for index in chunk_frames(chunk, settings)]
     if settings.full_scene:
-        add_ground(bproc, background_image(settings, intr, specs[0].background_seed), 2.0)
+        add_ground(bproc, background_image(settings, intr, specs[0].background_seed), 1.0)
     for f, spec in enumerate(specs):
         scene.keyframe(spec, f, rng, glove)
     t0 = time.perf_counter()
