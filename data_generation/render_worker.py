@@ -333,7 +333,7 @@ def render_chunk(bproc, chunk: int, settings: GeneratorSettings, intr: Intrinsic
     mats = make_materials(bproc)
     ranges = settings.ranges
     scene = ChunkScene(bproc, tools, hands, mats, ranges.lights[1])
-    set_world(bproc, settings, rng)
+    set_world(bproc, settings, np.random.default_rng([*seed, 1]))  # own stream: geometry never depends on it
     glove = str(rng.choice(list(GLOVE_COLORS)))
     specs = [sample_frame(rng, index, intr, tools, hands, ranges) for index in chunk_frames(chunk, settings)]
     if settings.full_scene:

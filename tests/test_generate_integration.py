@@ -139,3 +139,46 @@ def test_rerun_with_other_settings_is_refused(dataset):
     proc = subprocess.run([sys.executable, str(ROOT / "synthetic_data_generator.py"), "--out", str(dataset),
                            *TINY, "--seed", "4"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and "seed" in proc.stderr
+
+
+HDRI = ROOT.parent / "shared" / "hdri"
+
+
+def test_full_scene_renders_opaque_frames(tmp_path):
+    out = tmp_path / "full"
+    generate(out, "--full_scene")
+    render = cv2.imread(str(next((out / "renders").glob("*.png"))), cv2.IMREAD_UNCHANGED)
+    assert render.shape[2] == 3 or (render[..., 3] == 255).all()  # the work surface fills the frame
+    assert (out / "yolo_data" / "data.yaml").is_file()
+
+
+def test_amodal_masks_with_two_workers(tmp_path, dataset):
+    out = tmp_path / "amodal"
+    extra = ["--amodal", "--workers", "2"] + (["--hdri", str(HDRI)] if HDRI.is_dir() else [])
+    generate(out, *extra)
+    modal = json.loads((dataset / "coco_data" / "coco_annotations.json").read_text())["annotations"]
+    amodal = json.loads((out / "coco_data" / "coco_annotations.json").read_text())["annotations"]
+    assert len(modal) == len(amodal)  # same seed: same instruments; only the masks differ
+    assert all(a["area"] >= m["area"] for m, a in zip(modal, amodal))
+    assert sum(a["area"] for a in amodal) > sum(m["area"] for m in modal)
+
+
+def test_shards_then_merge_equal_a_single_run(tmp_path, dataset):
+    out = tmp_path / "sharded"
+    for shard in ("0/2", "1/2"):
+        generate(out, "--shard", shard, "--debug")
+        assert not (out / "yolo_data" / "data.yaml").exists()
+    generate(out, "--merge")
+    a = json.loads((out / "coco_data" / "coco_annotations.json").read_text())
+    b = json.loads((dataset / "coco_data" / "coco_annotations.json").read_text())
+    assert a["annotations"] == b["annotations"]
+
+
+def test_user_meshes_from_tools_dir(tmp_path):
+    tools = tmp_path / "tools"
+    subprocess.run([sys.executable, str(ROOT / "data_generation" / "generate_tools.py"), "--out", str(tools),
+                    "--count", "2"], cwd=ROOT, check=True, capture_output=True)
+    out = tmp_path / "user"
+    generate(out, "--tools_dir", str(tools), "--no_hands")
+    records = [json.loads(p.read_text()) for p in (out / "keypoints").glob("*.json")]
+    assert sum(len(r["instances"]) for r in records) >= 2
