@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 
 from data_generation.annotate import BACKGROUND, OTHER, instance_record  # noqa: E402
 from data_generation.backgrounds import list_backgrounds, load_background, procedural_background  # noqa: E402
-from data_generation.composite import camera_effects, composite, kelvin_to_rgb  # noqa: E402
+from data_generation.composite import camera_effects, composite, kelvin_to_rgb, white_balance  # noqa: E402
 from data_generation.generate_hands import load_hands  # noqa: E402
 from data_generation.generate_tools import load_tools_dir, make_tool  # noqa: E402
 from data_generation.scene import FrameSpec, SceneRanges, sample_frame  # noqa: E402
@@ -295,6 +295,7 @@ def finish_frame(spec: FrameSpec, data: dict, f: int, scene: ChunkScene, setting
         offset, blur = shadow_offset(spec, scene.tools, intr)
         image = composite(bgra, background_image(settings, intr, spec.background_seed), fx_rng,
                           light_rgb=kelvin_to_rgb(spec.lights[0].kelvin), shadow_offset=offset, shadow_blur=blur)
+    image = white_balance(image, kelvin_to_rgb(spec.lights[0].kelvin), float(fx_rng.uniform(0.4, 1.0)))
     if settings.effects:
         image = camera_effects(image, fx_rng, **spec.effects)
 

@@ -183,3 +183,16 @@ def test_cli_bad_input_fails_with_one_line(renders, tmp_path):
     assert result.returncode != 0 and "renders folder not found" in result.stderr
     result = cli("--renders", str(renders), "--out", str(tmp_path / "out"), "--jpg_quality", "0")
     assert result.returncode == 2 and "--jpg_quality must be in 1..100" in result.stderr
+
+
+def test_white_balance_neutralises_the_light_cast():
+    from data_generation.composite import GAMMA, white_balance
+
+    light = kelvin_to_rgb(3000)
+    grey_under_light = np.clip(128 * light[::-1] ** (1 / GAMMA) / (light[1] ** (1 / GAMMA)), 0, 255)
+    image = np.tile(grey_under_light.astype(np.uint8), (4, 4, 1))
+    full = white_balance(image, light, 1.0)[0, 0].astype(int)
+    assert np.ptp(full) <= 3  # neutral grey again
+    half = white_balance(image, light, 0.5)[0, 0].astype(int)
+    assert np.ptp(full) < np.ptp(half) < np.ptp(image[0, 0].astype(int))
+    assert np.array_equal(white_balance(image, light, 0.0), image)
