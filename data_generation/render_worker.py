@@ -118,24 +118,25 @@ def light_rotation(location: np.ndarray, target: np.ndarray) -> np.ndarray:
 class ChunkScene:
     """The Blender objects of one chunk and how a `FrameSpec` is keyframed onto them."""
 
-    def __init__(self, bproc, tools: list, hands: list, mats: dict, max_lights: int):
+    def __init__(self, bproc, tools: list, hands: list, mats: dict, max_lights: int, hand_scale: float = 1.0):
         self.bproc, self.tools, self.hands, self.mats = bproc, tools, hands, mats
         self.tool_parts = [[mesh_object(bproc, f"tool{t}_part{p}", part.vertices, part.faces,
                                         [mats[m] for m in tool.materials], part.face_material)
                             for p, part in enumerate(tool.parts)] for t, tool in enumerate(tools)]
-        self.hand_objects = [mesh_object(bproc, f"hand{h}", hand.vertices, hand.faces, [mats["glove"]])
+        # hand size varies per chunk (scaled about the grip point, so grips stay on the handles)
+        self.hand_objects = [mesh_object(bproc, f"hand{h}", hand.vertices * hand_scale, hand.faces, [mats["glove"]])
                              for h, hand in enumerate(hands)]
-        # one light per (slot, kind); a kind not used in a frame gets zero energy
-        self.lights = {(slot, kind): bproc.types.Light(light_type=kind, name=f"light{slot}_{kind}")
-                       for slot in range(max_lights) for kind in ("POINT", "SPOT", "AREA")}
+        # one light per slot, its type keyframed
+        self.lights = [bproc.types.Light(name=f"light{slot}") for slot in range(max_lights)]
         # enable_segmentation_output() numbers the objects that exist when it is called; these are new
         from blenderproc.python.utility.BlenderUtility import get_all_blender_mesh_objects
 
         for index, obj in enumerate(get_all_blender_mesh_objects()):
             obj.pass_index = index + 1
-        for (_, kind), light in self.lights.items():
-            if kind == "AREA":
-                light.blender_obj.data.size = 0.3
+        for light in self.lights:
+            light.blender_obj.data.type = "AREA"
+            light.blender_obj.data.size = 0.3  # kept by the light data for the frames it is an AREA light
+            light.blender_obj.data.type = "POINT"
             light.set_radius(0.02)
 
     def owner_of(self, name: str) -> int:
@@ -155,18 +156,21 @@ class ChunkScene:
         held = {h.hand: h for h in spec.hands}
         for h, entity in enumerate(self.hand_objects):
             set_pose(entity, held[h].pose if h in held else _parked(), frame)
-        used = {(i, light.kind): light for i, light in enumerate(spec.lights)}
-        for key, light in self.lights.items():
-            spec_light = used.get(key)
-            if spec_light is None:
-                light.set_energy(0.0, frame=frame)
+        for slot, light in enumerate(self.lights):
+            # an unused slot is left out of the render: even at zero energy a light costs samples
+            light.blender_obj.hide_render = slot >= len(spec.lights)
+            light.blender_obj.keyframe_insert("hide_render", frame=frame)
+            if slot >= len(spec.lights):
                 continue
+            spec_light = spec.lights[slot]
+            light.set_type(spec_light.kind, frame=frame)
             light.set_location(spec_light.location, frame=frame)
             light.set_rotation_mat(light_rotation(spec_light.location, spec_light.target), frame=frame)
             light.set_energy(spec_light.energy, frame=frame)
             light.set_color(kelvin_to_rgb(spec_light.kelvin).tolist(), frame=frame)
-            if key[1] == "SPOT":
+            if spec_light.kind == "SPOT":
                 light.blender_obj.data.spot_size = np.radians(spec_light.spot_size_deg)
+                light.blender_obj.data.keyframe_insert("spot_size", frame=frame)
         jitter_materials(self.mats, rng, frame, glove)
 
 
@@ -333,7 +337,7 @@ def render_chunk(bproc, chunk: int, settings: GeneratorSettings, intr: Intrinsic
     tools = tool_pool(rng, settings)
     mats = make_materials(bproc)
     ranges = settings.ranges
-    scene = ChunkScene(bproc, tools, hands, mats, ranges.lights[1])
+    scene = ChunkScene(bproc, tools, hands, mats, ranges.lights[1], hand_scale=float(rng.uniform(0.8, 0.95)))
     set_world(bproc, settings, np.random.default_rng([*seed, 1]))  # own stream: geometry never depends on it
     glove = str(rng.choice(list(GLOVE_COLORS)))
     specs = [sample_frame(rng, index, intr, tools, hands, ranges) for index in chunk_frames(chunk, settings)]

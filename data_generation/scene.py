@@ -21,7 +21,7 @@ class SceneRanges:
     max_tools: int = 3
     camera_distance: tuple[float, float] = (0.28, 0.55)   # metres from the field
     max_tilt_deg: float = 35.0                           # camera tilt from straight down
-    tool_height: tuple[float, float] = (0.005, 0.06)     # metres above the field
+    tool_height: tuple[float, float] = (0.005, 0.04)     # metres above the field
     max_tool_pitch_deg: float = 35.0                     # instrument axis against the field plane
     rolled_fraction: float = 0.3                         # share of tools rolled onto their side or over
     articulation: tuple[float, float] = (0.0, 1.0)       # closed .. wide open
@@ -203,7 +203,7 @@ def sample_hands(rng: np.random.Generator, placements: list[ToolPlacement], tool
         holds: int | None = slot
         if rng.random() < ranges.hover_probability:
             offset = np.array([rng.uniform(-0.03, 0.01), rng.uniform(0.02, 0.06) * rng.choice([-1, 1]),
-                               rng.uniform(0.015, 0.05)])
+                               rng.uniform(0.005, 0.025)])
             pose = translation(offset) @ pose @ rotation("z", rng.normal(0, 0.3))
             holds = None
         used.add(idx)
