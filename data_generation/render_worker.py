@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 
 from data_generation.annotate import BACKGROUND, OTHER, instance_record  # noqa: E402
 from data_generation.backgrounds import list_backgrounds, load_background, procedural_background  # noqa: E402
-from data_generation.composite import camera_effects, composite, kelvin_to_rgb, white_balance  # noqa: E402
+from data_generation.composite import camera_effects, composite, despeckle, kelvin_to_rgb, white_balance  # noqa: E402
 from data_generation.generate_hands import load_hands  # noqa: E402
 from data_generation.generate_tools import load_tools_dir, make_tool  # noqa: E402
 from data_generation.scene import FrameSpec, SceneRanges, sample_frame  # noqa: E402
@@ -291,10 +291,12 @@ def finish_frame(spec: FrameSpec, data: dict, f: int, scene: ChunkScene, setting
             instances.append(rec)
 
     t1 = time.perf_counter()
-    bgra = cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA) if rgba.shape[2] == 4 else cv2.cvtColor(rgba, cv2.COLOR_RGB2BGR)
+    bgra = cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA) if rgba.shape[2] == 4 else cv2.cvtColor(rgba, cv2.COLOR_RGB2BGRA)
+    if not settings.denoise:
+        bgra = despeckle(bgra)
     fx_rng = np.random.default_rng(spec.background_seed)
     if settings.full_scene:
-        image = bgra[..., :3]
+        image = np.ascontiguousarray(bgra[..., :3])
     else:
         offset, blur = shadow_offset(spec, scene.tools, intr)
         image = composite(bgra, background_image(settings, intr, spec.background_seed), fx_rng,

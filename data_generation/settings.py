@@ -23,7 +23,7 @@ class GeneratorSettings:
     width: int | None = None           # None: the camera file's size
     height: int | None = None
     camera: str | None = None          # camera.json; None: DEFAULT_INTRINSICS
-    samples: int = 8
+    samples: int = 4
     denoise: bool = False
     chunk_size: int = 10
     full_scene: bool = False
