@@ -196,3 +196,15 @@ def test_white_balance_neutralises_the_light_cast():
     half = white_balance(image, light, 0.5)[0, 0].astype(int)
     assert np.ptp(full) < np.ptp(half) < np.ptp(image[0, 0].astype(int))
     assert np.array_equal(white_balance(image, light, 0.0), image)
+
+
+def test_despeckle_removes_isolated_speckle_but_keeps_soft_edges():
+    from data_generation.composite import despeckle
+
+    render = np.zeros((20, 20, 4), np.uint8)
+    render[4:16, 4:16] = (120, 120, 120, 255)
+    render[9, 9, :3] = 255            # a firefly inside the opaque instrument
+    render[3, 4:16] = (30, 200, 30, 128)  # a partly transparent edge row
+    out = despeckle(render)
+    assert tuple(out[9, 9, :3]) == (120, 120, 120)
+    assert np.array_equal(out[3], render[3]) and np.array_equal(out[..., 3], render[..., 3])
