@@ -1,0 +1,127 @@
+"""CPU speed of video inference: `video.py` against plain Ultralytics, and PyTorch against exports.
+
+    python bench/video_speed.py --weights runs/segment/train/weights/best.pt --video clip.mp4 --imgsz 320 640
+
+For each size it prints frames per second of
+  * plain `YOLO(weights).predict(video, stream=True)` (no drawing, no writing) and `video.py` (drawing,
+    labels, JSON lines, annotated video) on the same backend, and their ratio;
+  * plain Ultralytics streaming with PyTorch, ONNX Runtime and OpenVINO weights (exported offline).
+Results also go to `bench/results/video_speed.json`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from surgpose import offline  # noqa: E402
+
+offline.configure()
+import os  # noqa: E402
+
+os.environ["YOLO_VERBOSE"] = "False"
+
+import cv2  # noqa: E402
+from ultralytics import YOLO  # noqa: E402
+
+import video  # noqa: E402
+from surgpose.inference import EXPORT_SUFFIX, export_weights  # noqa: E402
+
+BACKENDS = ("pytorch", *EXPORT_SUFFIX)
+
+
+def cut_clip(src: Path, dst: Path, frames: int) -> Path:
+    """The first `frames` frames of `src`, so every measurement decodes the same short clip."""
+    cap = cv2.VideoCapture(str(src))
+    ok, frame = cap.read()
+    if not ok:
+        raise ValueError(f"cannot read video {src}")
+    writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), cap.get(cv2.CAP_PROP_FPS) or 30,
+                             frame.shape[1::-1])
+    for _ in range(frames):
+        writer.write(frame)
+        ok, frame = cap.read()
+        if not ok:
+            break
+    writer.release()
+    cap.release()
+    return dst
+
+
+def plain_fps(weights: Path, clip: Path, imgsz: int, conf: float, warmup: int = 3) -> float:
+    """Frames per second of plain Ultralytics streaming over the clip (first frames are warm-up)."""
+    model = YOLO(str(weights))
+    n, start = 0, 0.0
+    for n, _ in enumerate(model.predict(str(clip), stream=True, imgsz=imgsz, conf=conf, device="cpu",
+                                                verbose=False), 1):
+        if n == warmup:
+            start = time.perf_counter()
+    return (n - warmup) / (time.perf_counter() - start)
+
+
+def video_py_fps(weights: Path, clip: Path, imgsz: int, conf: float, out: Path) -> float:
+    """End-to-end frames per second of `video.run` (drawing and label writing on), excluding model loading."""
+    record = video.run(weights=weights, video=clip, out_dir=out, imgsz=imgsz, conf=conf, device="cpu", export=None)
+    return record["fps_processed"]
+
+
+def run(weights: str | Path, video_path: str | Path, imgsz: list[int], frames: int = 150, conf: float = 0.25,
+        repeats: int = 3) -> dict:
+    """Measure everything, interleaved and repeated (shared machines are noisy); return fps per imgsz."""
+    weights = Path(weights)
+    results: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = cut_clip(Path(video_path), Path(tmp) / "clip.mp4", frames)
+        for size in imgsz:
+            models = {"pytorch": weights, **{fmt: export_weights(weights, fmt, size) for fmt in EXPORT_SUFFIX}}
+            runs: dict[str, list[float]] = {}
+            for _ in range(repeats):
+                for b in BACKENDS:
+                    runs.setdefault(f"plain_{b}", []).append(plain_fps(models[b], clip, size, conf))
+                for b in ("pytorch", "openvino"):
+                    out = Path(tmp) / f"out_{b}_{size}"
+                    runs.setdefault(f"video_py_{b}", []).append(video_py_fps(models[b], clip, size, conf, out))
+            row = {k: statistics.median(v) for k, v in runs.items()}
+            for b in ("pytorch", "openvino"):
+                row[f"ratio_{b}"] = row[f"video_py_{b}"] / row[f"plain_{b}"]
+            row["openvino_speedup"] = row["plain_openvino"] / row["plain_pytorch"]
+            results[size] = {"median": row, "runs": runs}
+            print(f"\nimgsz {size} (median of {repeats})")
+            for b in BACKENDS:
+                fps = row[f"plain_{b}"]
+                print(f"  plain Ultralytics {b:9s} {fps:6.1f} fps  {1000 / fps:6.1f} ms/frame")
+            for b in ("pytorch", "openvino"):
+                fps, ratio = row[f"video_py_{b}"], row[f"ratio_{b}"]
+                print(f"  video.py          {b:9s} {fps:6.1f} fps  {1000 / fps:6.1f} ms/frame  ratio to plain {ratio:.2f}")
+            print(f"  OpenVINO / PyTorch speed-up: {row['openvino_speedup']:.2f}x")
+    return results
+
+
+def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--weights", required=True, help="PyTorch .pt weights (exports are made beside them)")
+    p.add_argument("--video", required=True, dest="video_path")
+    p.add_argument("--imgsz", type=int, nargs="+", default=[320, 640])
+    p.add_argument("--frames", type=int, default=150, help="frames of the video to use")
+    p.add_argument("--conf", type=float, default=0.25, help="confidence threshold (lower: more to draw and write)")
+    p.add_argument("--repeats", type=int, default=3, help="interleaved repetitions; medians are reported")
+    return p.parse_args(argv)
+
+
+def main(opt: argparse.Namespace) -> None:
+    results = run(**vars(opt))
+    out = ROOT / "bench" / "results" / "video_speed.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(opt).items()}, "fps": results}, indent=2))
+    print(f"\n-> {out}")
+
+
+if __name__ == "__main__":
+    main(parse_opt())

@@ -1,0 +1,103 @@
+"""Phase 2/3: predict instruments on images; one JSON format for every model, plus YOLO labels and overlays.
+
+    python predict.py --weights runs/pose/train/weights/best.pt --source frames/ --out_dir out/
+    python predict.py --weights pose.pt --seg_weights seg.pt --source "shots/*.jpg" --out_dir out/
+
+Writes `OUT/predictions.json` ({"keypoint_names", "classes", "images": {file name: [instance, ...]}},
+original-image pixels), YOLO labels with a trailing confidence (`OUT/labels/` pose, `OUT/labels_seg/`
+segmentation) and overlays (`OUT/overlays/`).
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+from pathlib import Path
+from typing import Any, Sequence
+
+from surgpose import offline
+
+offline.configure()
+
+import cv2  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+from ultralytics.data.utils import IMG_FORMATS  # noqa: E402
+
+from surgpose.draw import draw_instances  # noqa: E402
+from surgpose.files import write_image, write_json  # noqa: E402
+from surgpose.inference import Detector, add_inference_args, clahe, predictions_document, save_labels  # noqa: E402
+
+
+def list_images(source: str | Path) -> list[Path]:
+    """Images named by `source`: one file, a folder (not recursive) or a glob pattern; sorted, names unique."""
+    path = Path(source)
+    if path.is_dir():
+        files = [p for p in path.iterdir() if p.suffix[1:].lower() in IMG_FORMATS]
+    elif path.is_file():
+        files = [path]
+    else:
+        files = [Path(p) for p in glob.glob(str(source), recursive=True) if Path(p).suffix[1:].lower() in IMG_FORMATS]
+    if not files:
+        raise FileNotFoundError(f"no images found at {source}")
+    names = [p.name for p in files]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{source} matches several images with the same file name; predict one folder at a time")
+    return sorted(files)
+
+
+def run(
+    weights: str | Path,
+    source: str | Path,
+    out_dir: str | Path,
+    seg_weights: str | Path | None = None,
+    imgsz: int = 640,
+    conf: float = 0.25,
+    iou: float = 0.7,
+    device: str = "",
+    max_det: int = 300,
+    retina_masks: bool = False,
+    scales: Sequence[float] = (1.0,),
+    export: str | None = None,
+    pre_clahe: bool = False,
+    clahe_clip: float = 2.0,
+    draw_kpts: bool = True,
+    kpt_conf: float = 0.5,
+    label_conf: bool = True,
+) -> dict[str, Any]:
+    """Predict every image of `source`; return the document written to `OUT/predictions.json`."""
+    out = Path(out_dir)
+    files = list_images(source)
+    detector = Detector(weights, seg_weights, imgsz=imgsz, conf=conf, iou=iou, device=device, max_det=max_det,
+                        retina_masks=retina_masks, scales=scales, export=export)
+    images: dict[str, list[dict]] = {}
+    for path in tqdm(files, desc="predict", unit="img"):
+        image = cv2.imread(str(path))
+        if image is None:
+            raise ValueError(f"cannot read image {path}")
+        seen = clahe(image, clahe_clip) if pre_clahe else image
+        instances = detector.predict(seen)
+        images[path.name] = instances
+        save_labels(out, path.stem, instances, detector.tasks, seen.shape, label_conf)
+        write_image(out / "overlays" / path.name,
+                    draw_instances(seen.copy(), instances, draw_masks=True, draw_kpts=draw_kpts, draw_labels=True,
+                                   kpt_conf_thresh=kpt_conf))
+    document = predictions_document(images)
+    write_json(out / "predictions.json", document)
+    return document
+
+
+def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_inference_args(p)
+    p.add_argument("--source", required=True, help="an image, a folder of images or a glob pattern (quote it)")
+    p.add_argument("--out_dir", required=True, help="output folder")
+    return p.parse_args(argv)
+
+
+def main(opt: argparse.Namespace) -> None:
+    document = run(**vars(opt))
+    n = sum(len(v) for v in document["images"].values())
+    print(f"{n} instances in {len(document['images'])} images -> {Path(opt.out_dir) / 'predictions.json'}")
+
+
+if __name__ == "__main__":
+    main(parse_opt())

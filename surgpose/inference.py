@@ -1,0 +1,340 @@
+"""Inference shared by `predict.py` and `video.py`: one model interface, one instance format.
+
+`Detector` loads a pose and/or segmentation model (PyTorch weights or an Ultralytics export), checks
+its classes against the schema, runs it at one or several scales and returns instance dicts in
+original-image pixels (see `surgpose.schema` and the README). Instances found at several scales, or by
+both a pose and a segmentation model, are fused by box overlap (weighted fusion, not a union).
+`Tracker` puts Ultralytics' trackers on those fused instances and `KeypointSmoother` filters keypoints
+along each track with a One-Euro filter.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from surgpose import schema, yolo
+
+#: Ultralytics export formats that `Detector` can run, mapped to what export writes beside the weights.
+EXPORT_SUFFIX = {"onnx": ".onnx", "openvino": "_openvino_model"}
+
+#: Trackers that run on plain detections (the others hook into Ultralytics' predictor internals).
+TRACKERS = ("bytetrack.yaml", "botsort.yaml")
+
+
+def add_inference_args(parser: argparse.ArgumentParser, default_export: str | None = None) -> None:
+    """Model, preprocessing and drawing flags shared by `predict.py` and `video.py`."""
+    parser.add_argument("--weights", required=True, help="pose or segmentation .pt, .onnx or *_openvino_model/")
+    parser.add_argument("--seg_weights", default=None, help="also run this segmentation model and merge by overlap")
+    parser.add_argument("--imgsz", type=int, default=640, help="inference size (pixels)")
+    parser.add_argument("--conf", type=float, default=0.25, help="confidence threshold")
+    parser.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold")
+    parser.add_argument("--device", default="", help="'' auto, cpu, 0, mps")
+    parser.add_argument("--max_det", type=int, default=300, help="maximum detections per image")
+    parser.add_argument("--retina_masks", action="store_true", help="masks at full image resolution")
+    parser.add_argument("--scales", type=float, nargs="+", default=[1.0],
+                        help="multi-scale inference: imgsz multipliers whose results are fused, e.g. 0.75 1 1.25")
+    parser.add_argument("--export", choices=[*EXPORT_SUFFIX, "none", "auto"], default=default_export or "none",
+                        help="run an Ultralytics export of .pt weights (made once, cached beside them); "
+                             "auto: openvino on CPU, PyTorch on GPU")
+    parser.add_argument("--pre_clahe", action="store_true", help="CLAHE on each image before the model")
+    parser.add_argument("--clahe_clip", type=float, default=2.0, help="CLAHE clip limit for --pre_clahe")
+    parser.add_argument("--draw_kpts", action=argparse.BooleanOptionalAction, default=True,
+                        help="draw keypoints and skeleton on overlays")
+    parser.add_argument("--kpt_conf", type=float, default=0.5, help="keypoints below this confidence are not drawn")
+    parser.add_argument("--label_conf", action=argparse.BooleanOptionalAction, default=True,
+                        help="end each YOLO label line with the instance confidence (curation reads it)")
+
+
+def resolve_export(export: str | None, device: str = "") -> str | None:
+    """`auto` means the fastest CPU backend (OpenVINO) when inference runs on the CPU, else PyTorch."""
+    if export == "auto":
+        import torch
+
+        on_cpu = device == "cpu" or (device in ("", None) and not torch.cuda.is_available())
+        return "openvino" if on_cpu else None
+    return None if export in (None, "none") else export
+
+
+def clahe(image: np.ndarray, clip_limit: float = 2.0, tile: int = 8) -> np.ndarray:
+    """Contrast-limited histogram equalisation of the lightness of a BGR image (colours kept)."""
+    lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB)
+    lab[..., 0] = cv2.createCLAHE(clipLimit=float(clip_limit), tileGridSize=(tile, tile)).apply(lab[..., 0])
+    return cv2.cvtColor(lab, cv2.COLOR_LAB2BGR)
+
+
+def stride_multiple(size: float, stride: int = 32) -> int:
+    """Nearest input size the network accepts."""
+    return max(stride, int(round(size / stride)) * stride)
+
+
+def export_weights(weights: str | Path, fmt: str, imgsz: int, device: str = "cpu") -> Path:
+    """Export PyTorch weights with Ultralytics (offline) once per format and size; reuse it after.
+
+    The export lands beside the weights as `<stem>_<imgsz>.onnx` or `<stem>_<imgsz>_openvino_model/`.
+    """
+    if fmt not in EXPORT_SUFFIX:
+        raise ValueError(f"unknown export format {fmt!r}; choose from {', '.join(EXPORT_SUFFIX)}")
+    weights = Path(weights)
+    if weights.suffix != ".pt":
+        raise ValueError(f"--export needs PyTorch .pt weights, got {weights}")
+    target = weights.with_name(f"{weights.stem}_{imgsz}{EXPORT_SUFFIX[fmt]}")
+    if target.exists() and target.stat().st_mtime >= weights.stat().st_mtime:
+        return target
+    exported = Path(load_model(weights).export(format=fmt, imgsz=imgsz, device=device, half=False, verbose=False))
+    if target.exists():
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    return Path(shutil.move(exported, target))
+
+
+def load_model(weights: str | Path) -> Any:
+    """An Ultralytics model for our schema, with a clear error for missing, unreadable or foreign weights."""
+    from ultralytics import YOLO
+
+    path = Path(weights)
+    if not path.exists():
+        raise FileNotFoundError(f"weights not found: {path}")
+    try:
+        model = YOLO(str(path))
+        names = [model.names[i] for i in sorted(model.names)]
+    except Exception as e:  # Ultralytics raises many types for bad files; the user needs one message
+        raise ValueError(f"cannot load weights {path}: {type(e).__name__}: {e}") from e
+    if names != list(schema.CLASSES):
+        raise ValueError(f"weights {path} predict classes {names}, but this toolkit expects {list(schema.CLASSES)} "
+                         "(surgpose/schema.py): train on a data.yaml written by Phase 1")
+    if model.task not in ("pose", "segment"):
+        raise ValueError(f"weights {path} are a {model.task!r} model; expected a pose or segmentation model")
+    return model
+
+
+def results_to_instances(result: Any) -> list[dict]:
+    """Ultralytics `Results` to instance dicts in original-image pixels (keypoints or polygon per task)."""
+    boxes = result.boxes.data.cpu().numpy()
+    kpts = result.keypoints.data.cpu().numpy() if result.keypoints is not None else None
+    if kpts is not None and kpts.shape[1:] != (schema.NUM_KEYPOINTS, 3):
+        raise ValueError(f"model predicts keypoints of shape {kpts.shape[1:]}, expected ({schema.NUM_KEYPOINTS}, 3)")
+    polygons = result.masks.xy if result.masks is not None else None
+    names = result.names
+    return [
+        {
+            "class": names[int(box[5])],
+            "score": round(float(box[4]), 4),
+            "bbox": [round(float(v), 2) for v in box[:4]],
+            "keypoints": [] if kpts is None else [[round(float(x), 2), round(float(y), 2), round(float(c), 4)]
+                                                  for x, y, c in kpts[i]],
+            "polygon": [] if polygons is None else np.round(polygons[i], 1).tolist(),
+        }
+        for i, box in enumerate(boxes)
+    ]
+
+
+#: Label folder per task (pose labels where Phase 1 keeps them, segmentation beside them).
+LABEL_DIRS = {"pose": "labels", "segment": "labels_seg"}
+
+
+def save_labels(out_dir: Path, stem: str, instances: list[dict], tasks: Sequence[str], shape: tuple[int, ...],
+                with_conf: bool = True) -> None:
+    """One YOLO label file per task for an image (empty when nothing was found), written atomically."""
+    h, w = shape[:2]
+    for task in tasks:
+        line, part = (yolo.pose_line, "keypoints") if task == "pose" else (yolo.seg_line, "polygon")
+        yolo.write_labels(Path(out_dir) / LABEL_DIRS[task] / f"{stem}.txt",
+                          [line(inst, w, h, with_conf) for inst in instances if inst[part]])
+
+
+def predictions_document(images: dict[str, list[dict]]) -> dict:
+    """The one prediction format of `predict.py` and `video.py` (JSON lines carry one image each)."""
+    return {"keypoint_names": list(schema.KEYPOINTS), "classes": list(schema.CLASSES), "images": images}
+
+
+def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two xyxy boxes."""
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _fuse_cluster(members: list[dict], n_sources: int) -> dict:
+    """Score-weighted average of boxes and keypoints; polygon of the best member that has one."""
+    scores = np.array([m["score"] for m in members])
+    fused = {
+        "class": members[0]["class"],
+        "score": round(float(scores.sum() / n_sources), 4),  # absent from a source counts as score 0
+        "bbox": [round(float(v), 2) for v in np.average([m["bbox"] for m in members], axis=0, weights=scores)],
+        "keypoints": [],
+        "polygon": [],
+    }
+    with_kpts = [m for m in members if m["keypoints"]]
+    if with_kpts:
+        k = np.array([m["keypoints"] for m in with_kpts], dtype=float)  # (M, K, 3)
+        w = k[..., 2] * np.array([m["score"] for m in with_kpts])[:, None] + 1e-9
+        xy = (k[..., :2] * w[..., None]).sum(0) / w.sum(0)[:, None]
+        fused["keypoints"] = [[round(float(x), 2), round(float(y), 2), round(float(c), 4)]
+                              for (x, y), c in zip(xy, k[..., 2].mean(0))]
+    with_poly = [m for m in members if m["polygon"]]
+    if with_poly:
+        fused["polygon"] = max(with_poly, key=lambda m: m["score"])["polygon"]
+    return fused
+
+
+def fuse_instances(sources: Sequence[list[dict]], iou_thr: float = 0.55) -> list[dict]:
+    """Weighted fusion of instance lists that see the same image (scales of one model, or pose + seg).
+
+    Each instance joins the best-overlapping cluster of its class that holds nothing from its own
+    source yet; a cluster's score is the sum of member scores over the number of sources, so a
+    detection that only one source makes is down-weighted instead of duplicated.
+    """
+    if len(sources) == 1:
+        return list(sources[0])
+    ranked = sorted(((inst, s) for s, insts in enumerate(sources) for inst in insts), key=lambda x: -x[0]["score"])
+    clusters: list[tuple[list[dict], set[int]]] = []
+    for inst, src in ranked:
+        best, best_iou = None, iou_thr
+        for members, seen in clusters:
+            if members[0]["class"] == inst["class"] and src not in seen:
+                iou = box_iou(_fuse_cluster(members, 1)["bbox"], inst["bbox"])
+                if iou >= best_iou:
+                    best, best_iou = (members, seen), iou
+        if best is None:
+            clusters.append(([inst], {src}))
+        else:
+            best[0].append(inst)
+            best[1].add(src)
+    fused = [_fuse_cluster(members, len(sources)) for members, _ in clusters]
+    return sorted(fused, key=lambda f: -f["score"])
+
+
+class Detector:
+    """Pose and/or segmentation inference at one or more scales, with fusion, in original pixels."""
+
+    def __init__(self, weights: str | Path, seg_weights: str | Path | None = None, imgsz: int = 640,
+                 conf: float = 0.25, iou: float = 0.7, device: str = "", max_det: int = 300,
+                 retina_masks: bool = False, scales: Sequence[float] = (1.0,), export: str | None = None,
+                 fuse_iou: float = 0.55):
+        self.sizes = list(dict.fromkeys(stride_multiple(imgsz * s) for s in scales))  # distinct sizes only
+        self.options = dict(conf=conf, iou=iou, device=device, max_det=max_det, retina_masks=retina_masks,
+                            verbose=False)
+        self.conf = conf
+        self.export = export = resolve_export(export, device)
+        self.fuse_iou = fuse_iou
+        # One model per (weights, size): an export has a fixed input size, PyTorch weights are shared.
+        self.weights = [str(w) for w in (weights, seg_weights) if w]
+        self.models = [self._models(w, export, device) for w in self.weights]
+        self.tasks = [ms[0].task for ms in self.models]
+        if seg_weights and self.tasks != ["pose", "segment"]:
+            raise ValueError(f"--weights must be a pose model and --seg_weights a segmentation model, got {self.tasks}")
+        for models in self.models:  # build predictors now: the first frame should not pay for set-up
+            for m, size in zip(models, self.sizes):
+                m.predict(np.zeros((size, size, 3), np.uint8), imgsz=size, **self.options)
+
+    def _models(self, weights: str | Path, export: str | None, device: str) -> list[Any]:
+        if not export or Path(weights).suffix != ".pt":  # PyTorch, or weights that are already an export
+            if Path(weights).suffix != ".pt" and len(self.sizes) > 1:
+                raise ValueError(f"{weights} has a fixed input size: for --scales pass the .pt and --export")
+            model = load_model(weights)
+            return [model] * len(self.sizes)
+        return [load_model(export_weights(weights, export, size, device or "cpu")) for size in self.sizes]
+
+    def predict(self, image: np.ndarray) -> list[dict]:
+        """Instances for one BGR image: each model at each scale, fused, above the confidence threshold."""
+        per_model = []
+        for models in self.models:
+            per_scale = [results_to_instances(m.predict(image, imgsz=size, **self.options)[0])
+                         for m, size in zip(models, self.sizes)]
+            per_model.append(fuse_instances(per_scale, self.fuse_iou))
+        return [inst for inst in fuse_instances(per_model, self.fuse_iou) if inst["score"] >= self.conf]
+
+    def describe(self) -> dict:
+        """What ran, for the run record."""
+        return {"weights": self.weights, "export": self.export, "tasks": self.tasks, "imgsz": self.sizes,
+                **{k: v for k, v in self.options.items() if k != "verbose"}}
+
+
+class Tracker:
+    """An Ultralytics tracker (ByteTrack or BoT-SORT) run on fused instances: adds `track_id`."""
+
+    def __init__(self, cfg: str = "bytetrack.yaml"):
+        from ultralytics.trackers.track import TRACKER_MAP
+        from ultralytics.utils import YAML, IterableSimpleNamespace
+        from ultralytics.utils.checks import check_yaml
+
+        args = IterableSimpleNamespace(**YAML.load(check_yaml(cfg)))
+        if args.tracker_type not in ("bytetrack", "botsort"):
+            raise ValueError(f"tracker {cfg!r} ({args.tracker_type}) needs Ultralytics' predictor; use {TRACKERS}")
+        args.with_reid = False  # ReID would need a classifier download; motion + IoU is enough here
+        self.tracker = TRACKER_MAP[args.tracker_type](args=args)
+
+    def update(self, instances: list[dict], image: np.ndarray) -> list[dict]:
+        """Set `track_id` (an int, or None until a track is confirmed) on each instance."""
+        from ultralytics.engine.results import Boxes
+
+        data = np.array([[*i["bbox"], i["score"], schema.class_id(i["class"])] for i in instances],
+                        dtype=np.float32).reshape(-1, 6)
+        tracks = self.tracker.update(Boxes(data, image.shape[:2]), image)
+        ids = {int(t[-1]): int(t[4]) for t in tracks}
+        for k, inst in enumerate(instances):
+            inst["track_id"] = ids.get(k)
+        return instances
+
+
+class OneEuro:
+    """One-Euro filter (Casiez et al. 2012) on an array: smooth when slow, responsive when fast."""
+
+    def __init__(self, min_cutoff: float = 1.0, beta: float = 0.02, d_cutoff: float = 1.0):
+        self.min_cutoff, self.beta, self.d_cutoff = min_cutoff, beta, d_cutoff
+        self.x: np.ndarray | None = None
+        self.dx: np.ndarray | None = None
+        self.t = 0.0
+
+    @staticmethod
+    def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray | float:
+        tau = 1.0 / (2 * math.pi * cutoff)
+        return 1.0 / (1.0 + tau / dt)
+
+    def __call__(self, x: np.ndarray, t: float, valid: np.ndarray | None = None) -> np.ndarray:
+        """Filtered `x` at time `t` (seconds); rows where `valid` is False pass through and leave the state."""
+        x = np.asarray(x, dtype=float)
+        valid = np.ones(len(x), bool) if valid is None else valid
+        if self.x is None:
+            self.x, self.dx, self.t = x.copy(), np.zeros_like(x), t
+            return x
+        dt = max(t - self.t, 1e-6)
+        dx = (x - self.x) / dt
+        dx_hat = self.dx + self._alpha(self.d_cutoff, dt) * (dx - self.dx)
+        cutoff = self.min_cutoff + self.beta * np.linalg.norm(dx_hat, axis=-1, keepdims=True)
+        x_hat = self.x + self._alpha(cutoff, dt) * (x - self.x)
+        self.x = np.where(valid[:, None], x_hat, self.x)
+        self.dx = np.where(valid[:, None], dx_hat, self.dx)
+        self.t = t
+        return np.where(valid[:, None], x_hat, x)
+
+
+class KeypointSmoother:
+    """Per-track One-Euro filtering of keypoint positions (confident keypoints only)."""
+
+    def __init__(self, min_cutoff: float = 1.0, beta: float = 0.02, kpt_conf: float = 0.5, forget_s: float = 2.0):
+        self.params = dict(min_cutoff=min_cutoff, beta=beta)
+        self.kpt_conf = kpt_conf
+        self.forget_s = forget_s
+        self.filters: dict[int, OneEuro] = {}
+
+    def update(self, instances: list[dict], t: float) -> list[dict]:
+        """Replace tracked instances' keypoint xy by their filtered values at time `t` (seconds)."""
+        for inst in instances:
+            if inst.get("track_id") is None or not inst["keypoints"]:
+                continue
+            k = np.array(inst["keypoints"], dtype=float)
+            f = self.filters.setdefault(inst["track_id"], OneEuro(**self.params))
+            xy = f(k[:, :2], t, valid=k[:, 2] >= self.kpt_conf)
+            inst["keypoints"] = [[round(float(x), 2), round(float(y), 2), c] for (x, y), c in
+                                 zip(xy, k[:, 2].tolist())]
+        self.filters = {tid: f for tid, f in self.filters.items() if t - f.t <= self.forget_s}
+        return instances

@@ -1,0 +1,118 @@
+"""Video decode and output writing on background threads, so they overlap with inference.
+
+OpenCV releases the GIL while it decodes, encodes and draws, so a reader thread and a writer thread
+hide most of their cost behind the model. Both queues are bounded: memory stays flat on long videos.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+_DONE = object()
+
+
+class VideoReader:
+    """Frames `(index, image)` of a video, every `stride`-th one, decoded ahead on a thread."""
+
+    def __init__(self, path: str | Path, stride: int = 1, prefetch: int = 8):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"video not found: {self.path}")
+        self.cap = cv2.VideoCapture(str(self.path))
+        ok, first = self.cap.read() if self.cap.isOpened() else (False, None)
+        if not ok:
+            self.cap.release()
+            raise ValueError(f"cannot decode video {self.path}: corrupt, empty or an unsupported codec")
+        self.first = first
+        self.fps = self.cap.get(cv2.CAP_PROP_FPS) or 30.0
+        self.size = (first.shape[1], first.shape[0])
+        self.frame_count = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.stride = max(1, int(stride))
+        self.queue: queue.Queue = queue.Queue(maxsize=prefetch)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._decode, daemon=True)  # started by the first iteration
+
+    def __len__(self) -> int:
+        """Number of frames that will be yielded (from the container's frame count, which may be approximate)."""
+        return -(-self.frame_count // self.stride)
+
+    def _decode(self) -> None:
+        try:
+            index, frame = 0, self.first
+            while frame is not None and not self.stop.is_set():
+                self.queue.put((index, frame))
+                for _ in range(self.stride - 1):  # skipped frames: demux and decode, but no colour conversion
+                    if not self.cap.grab():
+                        return
+                ok, frame = self.cap.read()
+                index += self.stride
+                frame = frame if ok else None
+        except BaseException as e:  # surface decode errors in the consuming thread
+            self.queue.put(e)
+        finally:
+            self.cap.release()
+            self.queue.put(_DONE)
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        self.thread.start()
+        while (item := self.queue.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        """Stop decoding early (e.g. on Ctrl-C) and release the file."""
+        self.stop.set()
+        if not self.thread.is_alive():
+            self.cap.release()
+        while self.thread.is_alive():
+            try:
+                self.queue.get(timeout=0.1)
+            except queue.Empty:
+                pass
+
+
+class Worker:
+    """Runs submitted jobs in order on one background thread; errors re-raise on the next submit or close."""
+
+    def __init__(self, backlog: int = 8):
+        self.queue: queue.Queue = queue.Queue(maxsize=backlog)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._work, daemon=True)
+        self.thread.start()
+
+    def _work(self) -> None:
+        while (job := self.queue.get()) is not _DONE:
+            if self.error is None:
+                try:
+                    job()
+                except BaseException as e:
+                    self.error = e
+
+    def submit(self, job: Callable[[], None]) -> None:
+        """Queue `job`; blocks while the backlog is full, so a slow disk slows the loop instead of filling RAM."""
+        if self.error is not None:
+            raise self.error
+        self.queue.put(job)
+
+    def close(self) -> None:
+        """Finish every queued job, then stop; re-raise the first job error."""
+        self.queue.put(_DONE)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
+def video_writer(path: str | Path, fps: float, size: tuple[int, int]) -> cv2.VideoWriter:
+    """An MP4 writer (`mp4v`: the codec every OpenCV build can encode)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    if not writer.isOpened():
+        raise OSError(f"cannot open video writer for {path}")
+    return writer

@@ -1,0 +1,300 @@
+"""predict.py and video.py on real (briefly trained) models: output formats, errors, interruption, tracking."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+import predict
+import video
+from datasets import tiny_dataset, trained_run
+from surgpose import schema
+from surgpose.inference import (
+    Detector,
+    KeypointSmoother,
+    OneEuro,
+    Tracker,
+    clahe,
+    fuse_instances,
+    load_model,
+)
+from surgpose.yolo import parse_pose_line, parse_seg_line
+
+#: An untrained-for-long model scores around 0.005: a low threshold still exercises every output path.
+LOW_CONF = 0.001
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return tiny_dataset(tmp_path_factory.getbasetemp() / "tiny")
+
+
+@pytest.fixture(scope="module")
+def pose_weights(tmp_path_factory) -> Path:
+    return trained_run(tmp_path_factory.getbasetemp(), "pose") / "weights" / "best.pt"
+
+
+@pytest.fixture(scope="module")
+def seg_weights(tmp_path_factory) -> Path:
+    return trained_run(tmp_path_factory.getbasetemp(), "segment") / "weights" / "best.pt"
+
+
+def check_instance(inst: dict, width: int, height: int, keypoints: bool, polygon: bool) -> None:
+    """One instance in the shared format, in original-image pixels."""
+    assert inst["class"] in schema.CLASSES and 0 <= inst["score"] <= 1
+    x1, y1, x2, y2 = inst["bbox"]
+    assert -1 <= x1 <= x2 <= width + 1 and -1 <= y1 <= y2 <= height + 1
+    if keypoints:
+        assert np.array(inst["keypoints"]).shape == (schema.NUM_KEYPOINTS, 3)
+    else:
+        assert inst["keypoints"] == []
+    if polygon:
+        poly = np.array(inst["polygon"])
+        assert poly.ndim == 2 and poly.shape[1] == 2 and len(poly) >= 3
+        assert (poly >= -1).all() and (poly <= (width + 1, height + 1)).all()
+    else:
+        assert inst["polygon"] == []
+
+
+def check_document(doc: dict) -> None:
+    assert doc["keypoint_names"] == list(schema.KEYPOINTS) and doc["classes"] == list(schema.CLASSES)
+    assert isinstance(doc["images"], dict)
+
+
+def check_labels(path: Path, task: str, instances: list[dict]) -> None:
+    """A YOLO label file per image, one line per instance, each ending in that instance's confidence."""
+    parse = parse_pose_line if task == "pose" else parse_seg_line
+    labels = [parse(line, 100, 100, require_conf=True) for line in path.read_text().splitlines()]
+    assert len(labels) == len(instances)
+    assert sorted(round(lab["score"], 3) for lab in labels) == sorted(round(i["score"], 3) for i in instances)
+
+
+def test_predict_pose_folder(data, pose_weights, tmp_path):
+    images = data["pose"].parent / "images" / "val"
+    doc = predict.run(weights=pose_weights, source=images, out_dir=tmp_path, imgsz=64, conf=LOW_CONF)
+    assert doc == json.loads((tmp_path / "predictions.json").read_text())
+    check_document(doc)
+    assert sorted(doc["images"]) == sorted(p.name for p in images.iterdir())
+    assert any(doc["images"].values()), "the low threshold should let some instances through"
+    for name, instances in doc["images"].items():
+        h, w = cv2.imread(str(images / name)).shape[:2]
+        for inst in instances:
+            check_instance(inst, w, h, keypoints=True, polygon=False)
+        check_labels(tmp_path / "labels" / f"{Path(name).stem}.txt", "pose", instances)
+        assert cv2.imread(str(tmp_path / "overlays" / name)).shape[:2] == (h, w)
+
+
+def test_predict_pose_and_seg_merged(data, pose_weights, seg_weights, tmp_path):
+    image = next((data["pose"].parent / "images" / "val").iterdir())
+    doc = predict.run(weights=pose_weights, seg_weights=seg_weights, source=image, out_dir=tmp_path, imgsz=64,
+                      conf=LOW_CONF)
+    (instances,) = doc["images"].values()
+    h, w = cv2.imread(str(image)).shape[:2]
+    assert any(i["keypoints"] and i["polygon"] for i in instances), "pose and seg of one instrument merge"
+    for inst in instances:
+        check_instance(inst, w, h, keypoints=bool(inst["keypoints"]), polygon=bool(inst["polygon"]))
+    check_labels(tmp_path / "labels" / f"{image.stem}.txt", "pose", [i for i in instances if i["keypoints"]])
+    check_labels(tmp_path / "labels_seg" / f"{image.stem}.txt", "segment", [i for i in instances if i["polygon"]])
+
+
+def test_predict_glob_and_missing_source(data, pose_weights, tmp_path):
+    pattern = str(data["pose"].parent / "images" / "*" / "00000[12].jpg")
+    doc = predict.run(weights=pose_weights, source=pattern, out_dir=tmp_path, imgsz=64)
+    assert list(doc["images"]) == ["000001.jpg", "000002.jpg"]
+    with pytest.raises(FileNotFoundError, match="no images"):
+        predict.run(weights=pose_weights, source=tmp_path / "nothing*.jpg", out_dir=tmp_path, imgsz=64)
+
+
+def read_video(path: Path) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while (ok := cap.read())[0]:
+        frames.append(ok[1])
+    return frames
+
+
+def check_video_outputs(out: Path, clip: Path, tasks: list[str], stride: int = 1) -> dict:
+    record = json.loads((out / "run.json").read_text())
+    source = read_video(clip)
+    expected = list(range(0, len(source), stride))
+    assert record["complete"] and record["frames_done"] == len(expected)
+    annotated = read_video(out / "annotated.mp4")
+    assert len(annotated) == len(expected) and annotated[0].shape == source[0].shape
+    assert cv2.VideoCapture(str(out / "annotated.mp4")).get(cv2.CAP_PROP_FPS) == pytest.approx(
+        record["fps"] / stride, rel=0.01)
+    lines = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert [line["frame"] for line in lines] == expected
+    h, w = source[0].shape[:2]
+    for line in lines:
+        check_document(line)
+        (name, instances), = line["images"].items()
+        stem = Path(name).stem
+        assert stem == record["frame_stem"].format(frame=line["frame"])
+        for inst in instances:
+            check_instance(inst, w, h, keypoints="pose" in tasks, polygon=bool(inst["polygon"]))
+        for task in tasks:
+            label_dir = "labels" if task == "pose" else "labels_seg"
+            check_labels(out / label_dir / f"{stem}.txt", task,
+                         [i for i in instances if i["keypoints" if task == "pose" else "polygon"]])
+    return record
+
+
+def test_video_pose(data, pose_weights, tmp_path):
+    record = video.run(weights=pose_weights, video=data["clip"], out_dir=tmp_path, imgsz=64, conf=LOW_CONF,
+                       export=None, stride=2)
+    check_video_outputs(tmp_path, data["clip"], ["pose"], stride=2)
+    assert record["model"]["tasks"] == ["pose"] and record["preprocess"]["clahe"] is False
+
+
+def test_video_seg_clahe_frames_are_what_the_model_saw(data, seg_weights, tmp_path):
+    record = video.run(weights=seg_weights, video=data["clip"], out_dir=tmp_path, imgsz=64, conf=LOW_CONF,
+                       export=None, pre_clahe=True, clahe_clip=3.0, save_frames=True, retina_masks=True)
+    check_video_outputs(tmp_path, data["clip"], ["segment"])
+    assert record["preprocess"]["clahe"] and record["preprocess"]["clahe_clip"] == 3.0
+    source = read_video(data["clip"])
+    for k in (0, len(source) - 1):  # Phase 3 reproduces the frames from run.json
+        saved = cv2.imread(str(tmp_path / "images" / f"{record['frame_stem'].format(frame=k)}.jpg"))
+        expected = clahe(source[k], record["preprocess"]["clahe_clip"])
+        assert np.abs(saved.astype(int) - expected).mean() < 2.0  # JPEG only
+        assert np.abs(saved.astype(int) - source[k]).mean() > 2.0  # CLAHE did change it
+
+
+def test_video_track_smooth_multiscale(data, pose_weights, tmp_path):
+    video.run(weights=pose_weights, video=data["clip"], out_dir=tmp_path, imgsz=64, conf=LOW_CONF, export=None,
+              smooth=True, scales=(0.75, 1.0, 1.5))
+    record = check_video_outputs(tmp_path, data["clip"], ["pose"])
+    assert record["track"] == "bytetrack.yaml" and record["model"]["imgsz"] == [64, 96]
+    lines = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
+    assert all("track_id" in i for line in lines for i in next(iter(line["images"].values())))
+
+
+@pytest.mark.parametrize("fmt, made", [("openvino", "best_64_openvino_model"), ("onnx", "best_64.onnx")])
+def test_video_exported_model(data, pose_weights, tmp_path, fmt, made):
+    weights = tmp_path / "w" / "best.pt"
+    weights.parent.mkdir()
+    weights.write_bytes(pose_weights.read_bytes())
+    record = video.run(weights=weights, video=data["clip"], out_dir=tmp_path / "out", imgsz=64, conf=LOW_CONF,
+                       export=fmt, max_frames=5)
+    assert record["frames_done"] == 5 and record["model"]["export"] == fmt
+    assert (weights.parent / made).exists()
+    again = video.run(weights=weights.parent / made, video=data["clip"], out_dir=tmp_path / "again", imgsz=64,
+                      conf=LOW_CONF, max_frames=5)  # the export itself is accepted as --weights
+    assert again["frames_done"] == 5
+
+
+def test_video_interrupted_run_leaves_readable_outputs(data, pose_weights, tmp_path, monkeypatch):
+    calls = {"n": 0}
+    original = Detector.predict
+
+    def predict_then_interrupt(self, image):
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise KeyboardInterrupt
+        return original(self, image)
+
+    monkeypatch.setattr(Detector, "predict", predict_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        video.run(weights=pose_weights, video=data["clip"], out_dir=tmp_path, imgsz=64, conf=LOW_CONF, export=None)
+    record = json.loads((tmp_path / "run.json").read_text())
+    assert record["frames_done"] == 5 and not record["complete"]
+    assert len(read_video(tmp_path / "annotated.mp4")) == 5
+    lines = (tmp_path / "predictions.jsonl").read_text().splitlines()
+    assert [json.loads(x)["frame"] for x in lines] == [0, 1, 2, 3, 4]
+    assert len(list((tmp_path / "labels").glob("*.txt"))) == 5
+
+
+def test_clear_errors(data, pose_weights, tmp_path):
+    with pytest.raises(FileNotFoundError, match="video not found"):
+        video.run(weights=pose_weights, video=tmp_path / "missing.mp4", out_dir=tmp_path, export=None)
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(np.random.default_rng(0).integers(0, 255, 5000, dtype=np.uint8).tobytes())
+    with pytest.raises(ValueError, match="cannot decode video"):
+        video.run(weights=pose_weights, video=corrupt, out_dir=tmp_path, export=None)
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="cannot load weights"):
+        video.run(weights=garbage, video=data["clip"], out_dir=tmp_path, export=None)
+    with pytest.raises(FileNotFoundError, match="weights not found"):
+        load_model(tmp_path / "nope.pt")
+    ckpt = torch.load(pose_weights, weights_only=False)
+    ckpt["model"].names = {0: "scissors", 1: "tweezers"}
+    foreign = tmp_path / "foreign.pt"
+    torch.save(ckpt, foreign)
+    with pytest.raises(ValueError, match="expects \\['needle_holder', 'tweezers'\\]"):
+        video.run(weights=foreign, video=data["clip"], out_dir=tmp_path, export=None)
+
+
+def instance(cls: str, score: float, box: list[float], kpt_offset: float = 0.0, polygon: bool = False) -> dict:
+    x1, y1, x2, y2 = box
+    kpts = [[x1 + kpt_offset + 2 * k, y1 + kpt_offset, 0.9] for k in range(schema.NUM_KEYPOINTS)]
+    return {"class": cls, "score": score, "bbox": box, "keypoints": [] if polygon else kpts,
+            "polygon": [[x1, y1], [x2, y1], [x2, y2]] if polygon else []}
+
+
+def test_fusion_merges_matches_and_keeps_the_rest():
+    a = [instance("tweezers", 0.9, [10, 10, 50, 50]), instance("needle_holder", 0.8, [100, 100, 150, 140])]
+    b = [instance("tweezers", 0.7, [12, 10, 52, 50], kpt_offset=2.0), instance("tweezers", 0.6, [200, 0, 240, 30])]
+    fused = fuse_instances([a, b])
+    assert len(fused) == 3  # the overlapping tweezers became one
+    tw = max((f for f in fused if f["class"] == "tweezers"), key=lambda f: f["score"])
+    assert tw["score"] == pytest.approx((0.9 + 0.7) / 2)
+    assert tw["bbox"][0] == pytest.approx((10 * 0.9 + 12 * 0.7) / 1.6, abs=0.01)
+    assert tw["keypoints"][0][0] == pytest.approx((10 * 0.9 + 14 * 0.7) / 1.6, abs=0.01)  # x1 + offset
+    singles = sorted(f["score"] for f in fused if f is not tw)
+    assert singles == pytest.approx([0.3, 0.4])  # seen by one source of two
+    merged = fuse_instances([[instance("tweezers", 0.9, [10, 10, 50, 50])],
+                             [instance("tweezers", 0.8, [11, 10, 50, 51], polygon=True)]])
+    assert len(merged) == 1 and merged[0]["keypoints"] and merged[0]["polygon"]
+
+
+def test_tracking_and_one_euro_smoothing():
+    tracker, smoother = Tracker("bytetrack.yaml"), KeypointSmoother(min_cutoff=1.0, beta=0.0)
+    rng = np.random.default_rng(0)
+    frame = np.zeros((240, 320, 3), np.uint8)
+    raw, smooth, ids = [], [], set()
+    for k in range(30):
+        x = 50 + 2 * k
+        inst = instance("tweezers", 0.9, [x, 60, x + 60, 120])
+        inst["keypoints"] = [[px + rng.normal(0, 3), py + rng.normal(0, 3), c] for px, py, c in inst["keypoints"]]
+        raw.append(np.array(inst["keypoints"])[:, :2] - (x, 60))
+        (out,) = smoother.update(tracker.update([inst], frame), t=k / 30)
+        ids.add(out["track_id"])
+        smooth.append(np.array(out["keypoints"])[:, :2] - (x, 60))
+    assert len(ids - {None}) == 1  # one instrument, one track
+    jitter = lambda a: np.abs(np.diff(np.array(a[10:]), axis=0)).mean()  # noqa: E731
+    assert jitter(smooth) < 0.6 * jitter(raw)
+    f = OneEuro(min_cutoff=1.0, beta=0.0)
+    f(np.zeros((1, 2)), 0.0)
+    assert 0 < f(np.ones((1, 2)), 1 / 30)[0, 0] < 1  # lags a step change: low-pass
+
+
+@pytest.mark.parametrize("name", ["laufer_P016_balloon1.mp4", "skin_suturing_frames.mp4"])
+def test_video_on_real_clips(real_dir, pose_weights, tmp_path, name):
+    clip = real_dir / "clips" / name
+    if not clip.exists():
+        pytest.skip(f"{clip} not present")
+    record = video.run(weights=pose_weights, video=clip, out_dir=tmp_path, imgsz=128, conf=LOW_CONF, export=None,
+                       stride=10, max_frames=4, track="bytetrack.yaml")
+    assert record["frames_done"] == 4 and record["complete"]
+    assert len(read_video(tmp_path / "annotated.mp4")) == 4
+    lines = [json.loads(x) for x in (tmp_path / "predictions.jsonl").read_text().splitlines()]
+    assert [x["frame"] for x in lines] == [0, 10, 20, 30]
+    w, h = record["size"]
+    for line in lines:
+        for inst in next(iter(line["images"].values())):
+            check_instance(inst, w, h, keypoints=True, polygon=False)
+
+
+def test_predict_on_real_frames(real_dir, seg_weights, tmp_path):
+    images = sorted((real_dir / "oss_dev" / "images").glob("*.jpg"))[:2]
+    if not images:
+        pytest.skip("no real frames")
+    for image in images:
+        doc = predict.run(weights=seg_weights, source=image, out_dir=tmp_path, imgsz=128, conf=LOW_CONF)
+        h, w = cv2.imread(str(image)).shape[:2]
+        for inst in doc["images"][image.name]:
+            check_instance(inst, w, h, keypoints=False, polygon=True)

@@ -1,0 +1,170 @@
+"""Phase 2: train a YOLO pose or segmentation model on a Phase 1 `data.yaml`, with operating-room augmentation.
+
+    python train.py --data output/yolo_data/data.yaml --epochs 100 --imgsz 640
+    python train.py --data output/yolo_data_seg/data.yaml --model yolo11s-seg.yaml
+    python train.py --data output/yolo_data/data.yaml --model runs/pose/train/weights/best.pt  # fine-tune
+    python train.py --resume runs/pose/train/weights/last.pt
+    python train.py --data ... mosaic=0.5 degrees=20          # any other Ultralytics train argument
+
+The task comes from the data (`kpt_shape` means pose, otherwise segmentation) and must match the model.
+Outputs land in `runs/<project>/<name>/`: `weights/{best,last}.pt`, `results.csv` and plots.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import Any
+
+from surgpose import offline
+
+offline.configure()
+
+from ultralytics import YOLO  # noqa: E402
+from ultralytics.cfg import smart_value  # noqa: E402
+from ultralytics.utils import LOGGER  # noqa: E402
+from ultralytics.data.utils import IMG_FORMATS, check_det_dataset  # noqa: E402
+
+from surgpose.augment import OperatingRoom, ramp_strength  # noqa: E402
+
+#: Ultralytics' nominal batch size: gradients accumulate up to it.
+NOMINAL_BATCH = 64
+
+
+def data_task(data: dict) -> str:
+    """'pose' for a keypoint data.yaml, else 'segment' (the two layouts Phase 1 writes)."""
+    return "pose" if data.get("kpt_shape") else "segment"
+
+
+def count_images(path: str | list[str]) -> int:
+    """Images behind a data.yaml split entry (a folder, a list file or a list of either)."""
+    total = 0
+    for p in map(Path, path if isinstance(path, list) else [path]):
+        if p.is_dir():
+            total += sum(1 for f in p.rglob("*") if f.suffix[1:].lower() in IMG_FORMATS)
+        elif p.is_file():
+            total += sum(1 for line in p.read_text().splitlines() if line.strip())
+    return total
+
+
+def nominal_batch(batch: int, n_train: int) -> int:
+    """Ultralytics steps the optimiser every round(nbs / batch) batches: cap nbs at one epoch's images
+    so that a tiny dataset still steps every epoch."""
+    if batch <= 0:  # auto batch: size unknown until Ultralytics measures memory
+        return NOMINAL_BATCH
+    return max(batch, min(NOMINAL_BATCH, batch * math.ceil(max(n_train, 1) / batch)))
+
+
+def run(
+    data: str | Path | None = None,
+    model: str | Path | None = None,
+    epochs: int = 100,
+    imgsz: int = 640,
+    batch: int = 16,
+    device: str = "",
+    project: str | Path | None = None,
+    name: str = "train",
+    exist_ok: bool = False,
+    warmup_epochs: float = 3.0,
+    base_strength: float = 0.3,
+    max_strength: float = 0.8,
+    clahe_clip: float = 2.0,
+    workers: int = 8,
+    patience: int = 100,
+    seed: int = 0,
+    nbs: int | None = None,
+    resume: str | Path | bool = False,
+    **overrides: Any,
+) -> Path:
+    """Train (or resume) and return the run directory holding `weights/{best,last}.pt`."""
+    if resume:
+        return _resume(resume, project, name, device, **overrides)
+    if data is None:
+        raise ValueError("--data is required (a data.yaml from Phase 1: yolo_data or yolo_data_seg)")
+    data_dict = check_det_dataset(str(data))
+    task = data_task(data_dict)
+    if task == "pose" and not data_dict.get("kpt_oks_sigmas"):
+        LOGGER.warning(f"{data} has no kpt_oks_sigmas: Ultralytics' default for custom keypoints is very loose")
+    model = model or f"yolo11n-{'pose' if task == 'pose' else 'seg'}.yaml"
+    net = YOLO(str(model))
+    if net.task != task:
+        raise ValueError(f"model {model} is a {net.task!r} model but {data} is a {task!r} dataset; "
+                         f"use e.g. yolo11n-{'pose' if task == 'pose' else 'seg'}.yaml")
+    net.add_callback("on_train_epoch_start", ramp_strength)
+    net.train(
+        data=str(data),
+        epochs=epochs,
+        imgsz=imgsz,
+        batch=batch,
+        device=device,
+        project=str((Path("runs") / (project or task)).resolve()),  # absolute: Ultralytics re-roots relative ones
+        name=name,
+        exist_ok=exist_ok,
+        warmup_epochs=warmup_epochs,
+        workers=workers,
+        patience=patience,
+        seed=seed,
+        nbs=nbs or nominal_batch(batch, count_images(data_dict["train"])),
+        augmentations=[OperatingRoom(base_strength=base_strength, max_strength=max_strength, clahe_clip=clahe_clip)],
+        **overrides,
+    )
+    return Path(net.trainer.save_dir)
+
+
+def _resume(resume: str | Path | bool, project: str | Path | None, name: str, device: str, **overrides: Any) -> Path:
+    """Continue from `last.pt`; the augmentation and its ramp come back from the checkpoint's arguments."""
+    last = Path(resume) if isinstance(resume, (str, Path)) else None
+    if last is None:
+        runs = Path("runs") / project if project else Path("runs")
+        candidates = sorted(runs.glob(f"**/{name}/weights/last.pt"), key=lambda p: p.stat().st_mtime)
+        if not candidates:
+            raise FileNotFoundError(f"no {name}/weights/last.pt under {runs} to resume; pass --resume PATH/last.pt")
+        last = candidates[-1]
+    if not last.exists():
+        raise FileNotFoundError(f"checkpoint to resume not found: {last}")
+    net = YOLO(str(last))
+    net.add_callback("on_train_epoch_start", ramp_strength)
+    net.train(resume=True, **({"device": device} if device else {}), **overrides)
+    return Path(net.trainer.save_dir)
+
+
+def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options; trailing KEY=VALUE pairs go to Ultralytics unchanged."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=str, help="data.yaml from Phase 1 (yolo_data or yolo_data_seg)")
+    p.add_argument("--model", type=str, default=None,
+                   help="model .yaml to build (default yolo11n-pose.yaml / yolo11n-seg.yaml) or .pt to fine-tune")
+    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--imgsz", type=int, default=640)
+    p.add_argument("--batch", type=int, default=16, help="images per batch (-1: fit to GPU memory)")
+    p.add_argument("--device", type=str, default="", help="'' auto, cpu, 0, 0,1, mps")
+    p.add_argument("--project", type=str, default=None, help="runs/<project>/<name> (default: the task)")
+    p.add_argument("--name", type=str, default="train")
+    p.add_argument("--exist_ok", action="store_true", help="reuse runs/<project>/<name> instead of numbering")
+    p.add_argument("--warmup_epochs", type=float, default=3.0)
+    p.add_argument("--base_strength", type=float, default=0.3, help="operating-room augmentation at epoch 1")
+    p.add_argument("--max_strength", type=float, default=0.8, help="operating-room augmentation at the last epoch")
+    p.add_argument("--clahe_clip", type=float, default=2.0, help="largest CLAHE clip limit used in augmentation")
+    p.add_argument("--workers", type=int, default=8, help="dataloader workers (Ultralytics uses 0 on CPU)")
+    p.add_argument("--patience", type=int, default=100, help="epochs without improvement before stopping")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--nbs", type=int, default=None, help="nominal batch size (default: 64, capped for tiny data)")
+    p.add_argument("--resume", nargs="?", const=True, default=False,
+                   help="resume the latest runs/<project>/<name>, or the given last.pt")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="other Ultralytics train arguments")
+    opt = p.parse_args(argv)
+    bad = [kv for kv in opt.overrides if "=" not in kv]
+    if bad:
+        p.error(f"expected KEY=VALUE after the options, got {bad}")
+    opt.overrides = {k: smart_value(v) for k, v in (kv.split("=", 1) for kv in opt.overrides)}
+    return opt
+
+
+def main(opt: argparse.Namespace) -> None:
+    overrides = vars(opt).pop("overrides")
+    save_dir = run(**vars(opt), **overrides)
+    print(f"weights: {save_dir / 'weights' / 'best.pt'}")
+
+
+if __name__ == "__main__":
+    main(parse_opt())

@@ -1,0 +1,184 @@
+"""Phase 3: run a trained model over a video; annotated video, per-frame YOLO labels and JSON lines.
+
+    python video.py --weights runs/pose/train/weights/best.pt --video clip.mp4 --out_dir out/
+    python video.py --weights best.pt --video clip.mp4 --out_dir out/ --track bytetrack.yaml --smooth
+    python video.py --weights best.pt --video clip.mp4 --out_dir out/ --scales 0.75 1 1.25 --pre_clahe
+
+On CPU the default `--export auto` runs an OpenVINO export of the weights (made once, beside them):
+about 3x faster than PyTorch. Writes, in OUT/:
+  annotated.mp4       every processed frame with the predictions drawn (same size; fps / stride)
+  labels/, labels_seg/  `<video>_<frame>.txt` YOLO pose / segmentation labels with a trailing confidence
+  predictions.jsonl   one line per processed frame, in the predict.py format plus "frame" and "time_s"
+  run.json            video, model, preprocessing (CLAHE) and progress, so Phase 3 can reproduce the frames
+  images/             with --save_frames: the exact frames the model saw
+Labels and JSON lines are written as each frame finishes, the video and run.json are closed on Ctrl-C or
+`kill` too: an interrupted run stays readable for the frames done (run.json says "complete": false).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any, Sequence
+
+from surgpose import offline
+
+offline.configure()
+
+import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from surgpose.draw import draw_instances  # noqa: E402
+from surgpose.files import write_image, write_json  # noqa: E402
+from surgpose.inference import (  # noqa: E402
+    TRACKERS,
+    Detector,
+    KeypointSmoother,
+    Tracker,
+    add_inference_args,
+    clahe,
+    predictions_document,
+    save_labels,
+)
+from surgpose.video_io import VideoReader, Worker, video_writer  # noqa: E402
+
+#: Per-frame file stem: `<video stem>_<frame index>`; Phase 3 finds the frame by this index.
+FRAME_STEM = "{video}_{frame:06d}"
+
+
+def run(
+    weights: str | Path,
+    video: str | Path,
+    out_dir: str | Path,
+    seg_weights: str | Path | None = None,
+    imgsz: int = 640,
+    conf: float = 0.25,
+    iou: float = 0.7,
+    device: str = "",
+    max_det: int = 300,
+    retina_masks: bool = False,
+    scales: Sequence[float] = (1.0,),
+    export: str | None = "auto",
+    pre_clahe: bool = False,
+    clahe_clip: float = 2.0,
+    draw_kpts: bool = True,
+    kpt_conf: float = 0.5,
+    label_conf: bool = True,
+    stride: int = 1,
+    track: str | None = None,
+    smooth: bool = False,
+    save_frames: bool = False,
+    max_frames: int | None = None,
+    progress_every: int = 0,
+) -> dict[str, Any]:
+    """Process `video`; return the run record (also written to `OUT/run.json`)."""
+    out = Path(out_dir)
+    reader = VideoReader(video, stride=stride)  # fails fast on a missing or undecodable video
+    detector = Detector(weights, seg_weights, imgsz=imgsz, conf=conf, iou=iou, device=device, max_det=max_det,
+                        retina_masks=retina_masks, scales=scales, export=export)
+    if smooth and not track:
+        track = TRACKERS[0]  # smoothing follows tracks
+    tracker = Tracker(track) if track else None
+    smoother = KeypointSmoother(kpt_conf=kpt_conf) if smooth else None
+    total = min(filter(None, (len(reader), max_frames)), default=None)  # for the progress bar; may be unknown
+    record: dict[str, Any] = {
+        "video": str(Path(video).resolve()),
+        "fps": reader.fps,
+        "size": list(reader.size),
+        "frame_count": reader.frame_count,
+        "stride": reader.stride,
+        "frame_stem": FRAME_STEM.replace("{video}", Path(video).stem),
+        "preprocess": {"clahe": pre_clahe, "clahe_clip": clahe_clip if pre_clahe else None, "clahe_tile": 8,
+                       "space": "LAB lightness of the BGR frame (surgpose.inference.clahe)"},
+        "model": detector.describe(),
+        "track": track,
+        "smooth": smooth,
+        "label_conf": label_conf,
+        "outputs": {"video": "annotated.mp4", "predictions": "predictions.jsonl",
+                    "images": "images" if save_frames else None},
+        "frames_done": 0,
+        "complete": False,
+    }
+    write_json(out / "run.json", record, indent=2)
+
+    writer = video_writer(out / "annotated.mp4", reader.fps / reader.stride, reader.size)
+    lines = (out / "predictions.jsonl").open("w")
+    worker = Worker()
+    frames_done = 0
+
+    def emit(index: int, seen: np.ndarray, instances: list[dict]) -> None:
+        """Everything a processed frame writes (runs on the worker thread, in frame order)."""
+        nonlocal frames_done
+        stem = record["frame_stem"].format(frame=index)
+        save_labels(out, stem, instances, detector.tasks, seen.shape, label_conf)
+        if save_frames:
+            write_image(out / "images" / f"{stem}.jpg", seen)
+        document = predictions_document({f"{stem}.jpg": instances})
+        lines.write(json.dumps({"frame": index, "time_s": round(index / reader.fps, 4), **document}) + "\n")
+        lines.flush()
+        writer.write(draw_instances(seen, instances, draw_masks=True, draw_kpts=draw_kpts, draw_labels=True,
+                                    kpt_conf_thresh=kpt_conf))
+        frames_done += 1
+
+    start = time.perf_counter()
+    bar = tqdm(total=total, desc=Path(video).name, unit="frame")
+    complete = False
+    try:
+        for n, (index, frame) in enumerate(reader):
+            if n == max_frames:
+                break
+            seen = clahe(frame, clahe_clip) if pre_clahe else frame
+            instances = detector.predict(seen)
+            if tracker:
+                tracker.update(instances, seen)
+            if smoother:
+                smoother.update(instances, index / reader.fps)
+            worker.submit(partial(emit, index, seen, instances))
+            bar.update()
+            if progress_every and (n + 1) % progress_every == 0:
+                bar.write(f"frame {n + 1}/{total or '?'}: {(n + 1) / (time.perf_counter() - start):.1f} fps")
+        complete = True
+    finally:
+        bar.close()
+        reader.close()
+        try:
+            worker.close()
+        finally:
+            writer.release()
+            lines.close()
+            seconds = time.perf_counter() - start
+            record.update(frames_done=frames_done, complete=complete, seconds=round(seconds, 2),
+                          fps_processed=round(frames_done / max(seconds, 1e-9), 2))
+            write_json(out / "run.json", record, indent=2)
+    return record
+
+
+def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_inference_args(p, default_export="auto")
+    p.add_argument("--video", required=True, help="input video file")
+    p.add_argument("--out_dir", required=True, help="output folder")
+    p.add_argument("--stride", type=int, default=1, help="process every N-th frame")
+    p.add_argument("--track", nargs="?", const=TRACKERS[0], default=None,
+                   help=f"track instances with an Ultralytics tracker ({', '.join(TRACKERS)}); adds track_id")
+    p.add_argument("--smooth", action="store_true", help="One-Euro filter keypoints along each track (implies --track)")
+    p.add_argument("--save_frames", action="store_true", help="also save the frames the model saw as images/*.jpg")
+    p.add_argument("--max_frames", type=int, default=None, help="stop after this many processed frames")
+    p.add_argument("--progress_every", type=int, default=0, help="also log a progress line every N frames")
+    return p.parse_args(argv)
+
+
+def main(opt: argparse.Namespace) -> None:
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` finishes outputs like Ctrl-C does
+    try:
+        record = run(**vars(opt))
+    except KeyboardInterrupt:
+        raise SystemExit(f"interrupted: outputs for the frames done are in {opt.out_dir}") from None
+    print(f"{record['frames_done']} frames at {record['fps_processed']} fps -> {opt.out_dir}")
+
+
+if __name__ == "__main__":
+    main(parse_opt())
