@@ -40,7 +40,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data_generation.generate_tools import (  # noqa: E402
-    UNITS, apply, merge, mirror_y, rotation, superellipse, sweep, write_obj)
+    UNITS, apply, merge, mirror_y, obj_paths, rotation, superellipse, sweep, write_obj)
 from surgpose.files import write_json  # noqa: E402
 from surgpose.schema import CLASSES  # noqa: E402
 
@@ -234,13 +234,7 @@ def load_hand(obj_path) -> Hand:
 
 def load_hands(dir) -> list[Hand]:
     """Every hand (`*.obj` + sidecar) in a folder; raises when it is missing or has none."""
-    folder = Path(dir)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"hands folder {folder} does not exist")
-    paths = sorted(folder.glob("*.obj"))
-    if not paths:
-        raise ValueError(f"hands folder {folder} has no .obj meshes")
-    return [load_hand(p) for p in paths]
+    return [load_hand(p) for p in obj_paths(dir, "hands")]
 
 
 def run(out: str = "hands") -> list[Path]:

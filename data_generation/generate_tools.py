@@ -420,15 +420,20 @@ def load_tool(obj_path) -> ToolModel:
     return ToolModel(class_name, [part], apply(to_tool, kps), [0, 0, -1, 0, 0], 0.0)
 
 
-def load_tools_dir(dir) -> list[ToolModel]:
-    """Every `*.obj` (with its sidecar) in a folder; raises when the folder has none."""
+def obj_paths(dir, what: str) -> list[Path]:
+    """The `*.obj` files of a mesh folder, sorted; raises when the folder is missing or has none."""
     folder = Path(dir)
     if not folder.is_dir():
-        raise FileNotFoundError(f"tools folder {folder} does not exist")
+        raise FileNotFoundError(f"{what} folder {folder} does not exist")
     paths = sorted(folder.glob("*.obj"))
     if not paths:
-        raise ValueError(f"tools folder {folder} has no .obj meshes")
-    return [load_tool(p) for p in paths]
+        raise ValueError(f"{what} folder {folder} has no .obj meshes")
+    return paths
+
+
+def load_tools_dir(dir) -> list[ToolModel]:
+    """Every `*.obj` (with its sidecar) in a folder; raises when the folder has none."""
+    return [load_tool(p) for p in obj_paths(dir, "tools")]
 
 
 # ----------------------------------------------------------------------------- CLI
