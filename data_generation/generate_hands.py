@@ -28,7 +28,6 @@ Usage (regenerates the committed hands/ folder, deterministically):
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +39,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data_generation.generate_tools import (  # noqa: E402
-    UNITS, apply, merge, mirror_y, obj_paths, rotation, superellipse, sweep, write_obj)
+    UNITS, apply, merge, mirror_y, obj_paths, read_sidecar, rotation, superellipse, sweep, write_obj)
 from surgpose.files import write_json  # noqa: E402
 from surgpose.schema import CLASSES  # noqa: E402
 
@@ -209,13 +208,7 @@ def export_hand(hand: Hand, folder) -> Path:
 def load_hand(obj_path) -> Hand:
     """One hand OBJ with its sidecar, moved so the grip point is the origin, in metres."""
     obj_path = Path(obj_path)
-    side_path = obj_path.with_suffix(".json")
-    if not side_path.is_file():
-        raise ValueError(f"{obj_path}: hand sidecar {side_path.name} is missing")
-    try:
-        meta = json.loads(side_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{side_path}: not valid JSON ({e})") from None
+    side_path, meta = read_sidecar(obj_path, "hand")
     if not isinstance(meta, dict) or meta.get("side") not in SIDES or meta.get("units", "m") not in UNITS:
         raise ValueError(f"{side_path}: needs 'side' in {SIDES} and 'units' in {tuple(UNITS)}")
     if meta.get("for_class") not in (*CLASSES, None):

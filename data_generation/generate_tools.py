@@ -350,15 +350,20 @@ def make_tool(class_name: str, rng: np.random.Generator) -> ToolModel:
 
 
 # ----------------------------------------------------------------------------- user meshes
-def _read_sidecar(obj_path: Path) -> tuple[str, np.ndarray, float]:
-    """Class, (5, 3) keypoints and metres-per-unit from the sidecar of `obj_path`, validated."""
+def read_sidecar(obj_path: Path, what: str) -> tuple[Path, object]:
+    """The JSON sidecar beside a mesh (its path and parsed content); errors name the file."""
     side = obj_path.with_suffix(".json")
     if not side.is_file():
-        raise ValueError(f"{obj_path}: keypoint sidecar {side.name} is missing")
+        raise ValueError(f"{obj_path}: {what} sidecar {side.name} is missing")
     try:
-        meta = json.loads(side.read_text())
+        return side, json.loads(side.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{side}: not valid JSON ({e})") from None
+
+
+def _read_sidecar(obj_path: Path) -> tuple[str, np.ndarray, float]:
+    """Class, (5, 3) keypoints and metres-per-unit from the sidecar of `obj_path`, validated."""
+    side, meta = read_sidecar(obj_path, "keypoint")
     if not isinstance(meta, dict):
         raise ValueError(f"{side}: expected a JSON object with 'class', 'units' and 'keypoints'")
     if meta.get("class") not in CLASSES:

@@ -69,7 +69,6 @@ def mesh_object(bproc, name: str, vertices: np.ndarray, faces: np.ndarray, mater
         entity.add_material(mat)
     if face_material is not None:
         mesh.polygons.foreach_set("material_index", face_material.astype(np.int32))
-    # a little auto-smooth keeps sharp edges crisp while curved shanks stay smooth
     return entity
 
 
