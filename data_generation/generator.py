@@ -178,6 +178,8 @@ def run(out: str = "output", num_images: int = 1000, seed: int = 0, val_fraction
         chunks = pending_chunks(settings, shard_spec)
         if chunks:
             invalidate_datasets(out_path)
+            for stale in out_path.rglob(".*.tmp"):  # half-written files of a killed run
+                stale.unlink()
             mine = [i for c in (range(num_chunks(settings)) if shard_spec is None
                                 else range(shard_spec[0], num_chunks(settings), shard_spec[1]))
                     for i in chunk_frames(c, settings)]
