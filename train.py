@@ -50,7 +50,7 @@ def count_images(path: str | list[str]) -> int:
 def nominal_batch(batch: int, n_train: int) -> int:
     """Ultralytics steps the optimiser every round(nbs / batch) batches: cap nbs at one epoch's images
     so that a tiny dataset still steps every epoch."""
-    if batch <= 0:  # auto batch: size unknown until Ultralytics measures memory
+    if batch < 1:  # auto batch (-1, or a GPU memory fraction): the size is unknown until Ultralytics measures
         return NOMINAL_BATCH
     return max(batch, min(NOMINAL_BATCH, batch * math.ceil(max(n_train, 1) / batch)))
 

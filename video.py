@@ -4,8 +4,8 @@
     python video.py --weights best.pt --video clip.mp4 --out_dir out/ --track bytetrack.yaml --smooth
     python video.py --weights best.pt --video clip.mp4 --out_dir out/ --scales 0.75 1 1.25 --pre_clahe
 
-On CPU the default `--export auto` runs an OpenVINO export of the weights (made once, beside them):
-about 3x faster than PyTorch. Writes, in OUT/:
+On CPU the default `--export auto` runs an OpenVINO export of the weights (made once, beside them), the
+fastest CPU backend measured (bench/video_speed.py; 1.5-1.7x PyTorch at imgsz 320 on 2 cores). Writes, in OUT/:
   annotated.mp4       every processed frame with the predictions drawn (same size; fps / stride)
   labels/, labels_seg/  `<video>_<frame>.txt` YOLO pose / segmentation labels with a trailing confidence
   predictions.jsonl   one line per processed frame, in the predict.py format plus "frame" and "time_s"
@@ -119,7 +119,8 @@ def run(
         document = predictions_document({f"{stem}.jpg": instances})
         lines.write(json.dumps({"frame": index, "time_s": round(index / reader.fps, 4), **document}) + "\n")
         lines.flush()
-        writer.write(draw_instances(seen, instances, draw_masks=True, draw_kpts=draw_kpts, draw_labels=True,
+        has_masks = any(inst["polygon"] for inst in instances)  # else skip the full-frame mask blend
+        writer.write(draw_instances(seen, instances, draw_masks=has_masks, draw_kpts=draw_kpts, draw_labels=True,
                                     kpt_conf_thresh=kpt_conf))
         frames_done += 1
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -23,10 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 from surgpose import offline  # noqa: E402
 
+os.environ.setdefault("YOLO_VERBOSE", "False")  # per-frame logs would distort the timings
 offline.configure()
-import os  # noqa: E402
-
-os.environ["YOLO_VERBOSE"] = "False"
 
 import cv2  # noqa: E402
 from ultralytics import YOLO  # noqa: E402
@@ -99,7 +98,7 @@ def run(weights: str | Path, video_path: str | Path, imgsz: list[int], frames: i
                 print(f"  plain Ultralytics {b:9s} {fps:6.1f} fps  {1000 / fps:6.1f} ms/frame")
             for b in ("pytorch", "openvino"):
                 fps, ratio = row[f"video_py_{b}"], row[f"ratio_{b}"]
-                print(f"  video.py          {b:9s} {fps:6.1f} fps  {1000 / fps:6.1f} ms/frame  ratio to plain {ratio:.2f}")
+                print(f"  video.py          {b:9s} {fps:6.1f} fps  {1000 / fps:6.1f} ms/frame  vs plain {ratio:.2f}")
             print(f"  OpenVINO / PyTorch speed-up: {row['openvino_speedup']:.2f}x")
     return results
 

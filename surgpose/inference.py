@@ -24,6 +24,9 @@ from surgpose import schema, yolo
 #: Ultralytics export formats that `Detector` can run, mapped to what export writes beside the weights.
 EXPORT_SUFFIX = {"onnx": ".onnx", "openvino": "_openvino_model"}
 
+#: Largest outline change allowed when simplifying predicted mask polygons (original pixels).
+POLYGON_TOLERANCE_PX = 1.0
+
 #: Trackers that run on plain detections (the others hook into Ultralytics' predictor internals).
 TRACKERS = ("bytetrack.yaml", "botsort.yaml")
 
@@ -113,13 +116,21 @@ def load_model(weights: str | Path) -> Any:
     return model
 
 
+def simplify(polygon: np.ndarray, tolerance_px: float = POLYGON_TOLERANCE_PX) -> np.ndarray:
+    """Drop contour points that change the outline by less than `tolerance_px` (mask contours step per
+    pixel: hundreds of points that make labels, JSON and drawing slow, for no accuracy)."""
+    if len(polygon) < 4:
+        return polygon
+    return cv2.approxPolyDP(polygon.astype(np.float32).reshape(-1, 1, 2), tolerance_px, True).reshape(-1, 2)
+
+
 def results_to_instances(result: Any) -> list[dict]:
     """Ultralytics `Results` to instance dicts in original-image pixels (keypoints or polygon per task)."""
     boxes = result.boxes.data.cpu().numpy()
     kpts = result.keypoints.data.cpu().numpy() if result.keypoints is not None else None
     if kpts is not None and kpts.shape[1:] != (schema.NUM_KEYPOINTS, 3):
         raise ValueError(f"model predicts keypoints of shape {kpts.shape[1:]}, expected ({schema.NUM_KEYPOINTS}, 3)")
-    polygons = result.masks.xy if result.masks is not None else None
+    polygons = [simplify(p) for p in result.masks.xy] if result.masks is not None else None
     names = result.names
     return [
         {
