@@ -149,11 +149,13 @@ def write_data_yaml(dataset_dir: str | os.PathLike, task: str) -> Path:
 
     Ultralytics 8.4 reads `kpt_oks_sigmas` (OKS in the pose loss and in validation mAP; without it a
     non-COCO skeleton gets 1/num_keypoints for every keypoint) and `kpt_names` (stored in the model).
+    There is no `path` key: Ultralytics then resolves the splits beside the data.yaml, so a dataset still
+    trains after it is moved or copied to another machine.
     """
     if task not in TASKS:
         raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
-    dataset_dir = Path(dataset_dir).resolve()
-    data: dict = {"path": str(dataset_dir), "train": "images/train", "val": "images/val",
+    dataset_dir = Path(dataset_dir)
+    data: dict = {"train": "images/train", "val": "images/val",
                   "names": dict(enumerate(CLASSES))}
     if task == "pose":
         data.update({"kpt_shape": [NUM_KEYPOINTS, 3], "flip_idx": list(FLIP_IDX),

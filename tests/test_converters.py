@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -306,3 +307,14 @@ def test_ultralytics_trains_with_our_oks_sigmas_and_keypoint_names(built, tmp_pa
     sigmas = trainer.model.init_criterion().keypoint_loss.sigmas
     assert np.allclose(sigmas.tolist(), schema.KPT_OKS_SIGMAS)
     assert trainer.model.kpt_names[0] == list(schema.KEYPOINTS)
+
+
+def test_a_moved_dataset_still_resolves(built, tmp_path):
+    """data.yaml has no absolute path: a dataset copied elsewhere (a cluster, a GPU machine) trains there."""
+    from ultralytics.data.utils import check_det_dataset
+
+    root, _, splits = built
+    moved = shutil.copytree(root / Layout.YOLO_POSE, tmp_path / "elsewhere")
+    data = check_det_dataset(str(moved / "data.yaml"))
+    assert Path(data["train"]) == (moved / "images" / "train").resolve()
+    assert len(list(Path(data["val"]).glob("*.jpg"))) == len(splits["val"])
