@@ -7,7 +7,9 @@ swap its body for real rendered data without touching the tests.
 from __future__ import annotations
 
 import functools
+import json
 import math
+import shutil
 from pathlib import Path
 
 import cv2
@@ -136,3 +138,23 @@ def trained_run(base: Path, task: str) -> Path:
     data = tiny_dataset(base / "tiny")
     return train.run(data=data["pose" if task == "pose" else "seg"], epochs=1, imgsz=64, batch=4,
                      project=base / "runs", name=task, exist_ok=True)
+
+
+def real_format_folder(tiny_root: Path, out: Path) -> Path:
+    """The tiny drawn dataset as a real-footage folder (`images/` + `keypoints.json`, the format of
+    ../shared/real/oss_dev): kp0, kp1 the tips, kp2 our joint (a nub stand-in for tweezers); the first
+    image's tweezers have unordered points only, as some real labels do."""
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    images = {}
+    for k, path in enumerate(sorted((Path(tiny_root) / Layout.KEYPOINTS).glob("*.json"))):
+        rec = json.loads(path.read_text())
+        shutil.copyfile(Path(tiny_root) / Layout.COCO / "images" / rec["image"], out / "images" / rec["image"])
+        tools = {}
+        for inst in rec["instances"]:
+            points = [[round(x, 1), round(y, 1), v] for x, y, v in inst["keypoints"][:3]]
+            ordered = not (k == 0 and inst["class"] == "tweezers")
+            tools[inst["class"]] = {"keypoints_unordered": [points[1], points[0], *points[2:]],
+                                    **({"keypoints_ordered": points} if ordered else {})}
+        images[rec["image"]] = {"width": rec["width"], "height": rec["height"], "video": "tiny", "tools": tools}
+    write_json(out / "keypoints.json", {"images": images})
+    return out

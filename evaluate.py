@@ -1,0 +1,420 @@
+"""Score one or several models (or predict.py outputs) side by side, on real labelled frames or a labelled dataset.
+
+    python evaluate.py --weights a/best.pt b/best.pt --real ../shared/real/oss_dev
+    python evaluate.py --weights out/predictions.json --real ../shared/real/oss_dev --conf 0.4
+    python evaluate.py --weights best.pt --data output/yolo_data/data.yaml
+    python evaluate.py --weights best.pt --data output/coco_data/annotations_val.json
+
+`--weights` takes PyTorch/exported weights or `predictions.json` files written by predict.py (scored as
+they are; predict them with a conf at or below --conf).
+
+--real DIR: a folder with `images/` and `keypoints.json` (format of ../shared/real/oss_dev). Per class:
+detection recall, tip PCK at 2 % and 5 % of the image diagonal (tips matched order-free), needle-holder
+joint PCK, median tip error (px) and false detections per image; `score` = mean over classes of
+(recall + tip PCK@5%) / 2, for picking a model. Matching rules: surgpose/metrics.py.
+
+--data: a YOLO data.yaml (Ultralytics val: box and pose or mask mAP50 / mAP50-95) or a COCO json
+(the Detector at conf 0.001 scored by pycocotools: bbox, keypoints with the schema's OKS sigmas, and
+segm for segmentation models; images from --images or beside the json).
+
+Prints one table row per weights x class and writes everything to --out (default ./evaluation.json).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from surgpose import offline
+
+offline.configure()
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from surgpose import schema  # noqa: E402
+from surgpose.files import write_json  # noqa: E402
+from surgpose.geometry import xyxy_to_xywh  # noqa: E402
+from surgpose.inference import EXPORT_SUFFIX, Detector, clahe, load_model  # noqa: E402
+from surgpose.metrics import ALL, PCK_THRESHOLDS, load_real_labels, pck_key, score_real  # noqa: E402
+
+#: Confidence threshold for mAP: the whole precision-recall curve is needed (as Ultralytics val does).
+MAP_CONF = 0.001
+
+
+def is_predictions(path: str | Path) -> bool:
+    """A predict.py `predictions.json` (scored as it is) rather than model weights."""
+    return Path(path).suffix.lower() == ".json"
+
+
+def check_weights(weights: Sequence[str | Path]) -> list[Path]:
+    """All weights exist, checked before any slow evaluation starts."""
+    paths = [Path(w) for w in weights]
+    if not paths:
+        raise ValueError("no --weights given")
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"weights not found: {', '.join(missing)}")
+    return paths
+
+
+def load_predictions(path: str | Path) -> dict[str, list[dict]]:
+    """`{file name: [instance, ...]}` from a predict.py `predictions.json`, keypoint order checked."""
+    try:
+        document = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"cannot read predictions {path}: {e}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("images"), dict):
+        raise ValueError(f"{path} is not a predict.py predictions.json (no 'images' mapping)")
+    names = document.get("keypoint_names", list(schema.KEYPOINTS))
+    if list(names) != list(schema.KEYPOINTS):
+        raise ValueError(f"{path} has keypoints {names}, expected {list(schema.KEYPOINTS)}")
+    return document["images"]
+
+
+def predict_files(detector: Detector, files: dict[str, Path], pre_clahe: bool = False, clahe_clip: float = 2.0,
+                  desc: str = "evaluate") -> dict[str, list[dict]]:
+    """Run the detector on each image; `{key: instances}` in original pixels."""
+    out = {}
+    for key, path in tqdm(files.items(), desc=desc, unit="img"):
+        image = cv2.imread(str(path))
+        if image is None:
+            raise ValueError(f"cannot read image {path}")
+        out[key] = detector.predict(clahe(image, clahe_clip) if pre_clahe else image)
+    return out
+
+
+def evaluate_real(
+    weights: str | Path,
+    real_dir: str | Path,
+    imgsz: int = 640,
+    conf: float = 0.25,
+    device: str = "",
+    iou: float = 0.7,
+    max_det: int = 300,
+    scales: Sequence[float] = (1.0,),
+    export: str | None = None,
+    pre_clahe: bool = False,
+    clahe_clip: float = 2.0,
+    labels: dict | None = None,
+) -> dict[str, Any]:
+    """Metrics of one model (or predictions.json) on a real labelled folder (see surgpose/metrics.py).
+
+    The model runs on every labelled image of `DIR/images`; `labels` (from `load_real_labels`) saves
+    re-reading them when several models are compared.
+    """
+    real_dir = Path(real_dir)
+    labels = load_real_labels(real_dir) if labels is None else labels
+    (path,) = check_weights([weights])
+    if is_predictions(path):
+        predictions = load_predictions(path)
+    else:
+        image_dir = real_dir / "images"
+        if not image_dir.is_dir():
+            raise FileNotFoundError(f"{real_dir} has no images/ folder")
+        files = {name: image_dir / name for name in sorted(labels)}
+        missing = [n for n, p in files.items() if not p.is_file()]
+        if missing:
+            raise FileNotFoundError(f"{len(missing)} labelled images missing from {image_dir} "
+                                    f"(e.g. {', '.join(missing[:3])})")
+        detector = Detector(path, imgsz=imgsz, conf=conf, iou=iou, device=device, max_det=max_det, scales=scales,
+                            export=export)
+        predictions = predict_files(detector, files, pre_clahe, clahe_clip, desc=f"evaluate {path.name}")
+    return {"weights": str(weights), "source": "predictions" if is_predictions(path) else "model",
+            **score_real(predictions, labels, conf)}
+
+
+def _val_metrics(results_dict: dict) -> dict[str, float]:
+    """Ultralytics metric names to ours: box_map50, box_map50_95, pose_/mask_ likewise."""
+    suffix = {"B": "box", "P": "pose", "M": "mask"}
+    out = {}
+    for key, value in results_dict.items():
+        for tag, name in suffix.items():
+            if key == f"metrics/mAP50({tag})":
+                out[f"{name}_map50"] = float(value)
+            elif key == f"metrics/mAP50-95({tag})":
+                out[f"{name}_map50_95"] = float(value)
+    return out
+
+
+def evaluate_yolo(weights: str | Path, data: str | Path, imgsz: int = 640, batch: int = 16, device: str = "",
+                  iou: float = 0.7, split: str = "val") -> dict[str, Any]:
+    """Ultralytics val on a YOLO data.yaml: box mAP and pose or mask mAP (50 and 50-95)."""
+    import tempfile
+
+    if is_predictions(weights):
+        raise ValueError(f"{weights}: a predictions.json can be scored with --real or a COCO --data json, "
+                         "not a data.yaml; pass the weights")
+    model = load_model(weights)
+    with tempfile.TemporaryDirectory(prefix="surgpose_val_") as tmp:  # Ultralytics writes a run folder
+        results = model.val(data=str(data), imgsz=imgsz, batch=batch, device=device, conf=MAP_CONF, iou=iou,
+                            split=split, plots=False, project=tmp, name="val", verbose=False)
+    return {"weights": str(weights), "task": model.task, **_val_metrics(results.results_dict)}
+
+
+def resolve_coco_image(file_name: str, annotations: Path, images: str | Path | None) -> Path:
+    """An image of a COCO file: in `images`, or where file_name points, beside the json or in its images/."""
+    name = Path(file_name).name
+    if images is not None:
+        candidates = [Path(images) / file_name, Path(images) / name]
+    else:
+        root = annotations.parent
+        candidates = [Path(file_name), root / file_name, root / "images" / file_name, root / "images" / name]
+    found = next((p for p in candidates if p.is_file()), None)
+    if found is None:
+        raise FileNotFoundError(f"image {file_name} of {annotations} not found (looked in "
+                                f"{', '.join(str(p.parent) for p in candidates)}); pass --images DIR")
+    return found
+
+
+def coco_results(predictions: dict[str, list[dict]], images: list[dict], cat_ids: dict[str, int]) -> list[dict]:
+    """COCO result entries (bbox, score, keypoints, polygon segmentation) for instances keyed by file name."""
+    out = []
+    for img in images:
+        for inst in predictions.get(Path(img["file_name"]).name, []):
+            if inst["class"] not in cat_ids:
+                continue
+            res = {"image_id": img["id"], "category_id": cat_ids[inst["class"]], "score": float(inst["score"]),
+                   "bbox": xyxy_to_xywh(inst["bbox"])}
+            if inst.get("keypoints"):
+                res["keypoints"] = [float(v) for kp in inst["keypoints"] for v in kp]
+            if len(inst.get("polygon") or []) >= 3:
+                res["segmentation"] = [np.asarray(inst["polygon"], float).ravel().tolist()]
+            out.append(res)
+    return out
+
+
+def _cocoeval(gt: Any, dt: Any, iou_type: str) -> dict[str, float | None]:
+    from pycocotools.cocoeval import COCOeval
+
+    ev = COCOeval(gt, dt, iou_type)
+    if iou_type == "keypoints":
+        ev.params.kpt_oks_sigmas = np.array(schema.KPT_OKS_SIGMAS)
+    with contextlib.redirect_stdout(io.StringIO()):
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    name = {"bbox": "box", "keypoints": "pose", "segm": "mask"}[iou_type]
+    stat = [None if s < 0 else float(s) for s in ev.stats[:2]]  # -1: nothing to score
+    return {f"{name}_map50": stat[1], f"{name}_map50_95": stat[0]}
+
+
+def evaluate_coco(
+    weights: str | Path,
+    annotations: str | Path,
+    images: str | Path | None = None,
+    imgsz: int = 640,
+    iou: float = 0.7,
+    device: str = "",
+    max_det: int = 300,
+    scales: Sequence[float] = (1.0,),
+    export: str | None = None,
+    pre_clahe: bool = False,
+    clahe_clip: float = 2.0,
+) -> dict[str, Any]:
+    """pycocotools mAP of a model (run at conf 0.001) or predictions.json on a COCO file: bbox always,
+    keypoints when predictions and labels have them, segm when predictions have polygons."""
+    from surgpose.coco import load_coco
+
+    annotations = Path(annotations)
+    gt = load_coco(annotations)
+    if not gt.dataset.get("annotations"):
+        raise ValueError(f"{annotations} has no annotations to score against")
+    for ann in gt.dataset["annotations"]:  # fields COCOeval needs that hand-made files may omit
+        ann.setdefault("iscrowd", 0)
+        ann.setdefault("area", float(ann["bbox"][2] * ann["bbox"][3]))
+        if "keypoints" in ann:
+            ann.setdefault("num_keypoints", sum(v > 0 for v in ann["keypoints"][2::3]))
+    cat_ids = {c["name"]: c["id"] for c in gt.loadCats(gt.getCatIds())}
+    imgs = gt.loadImgs(sorted(gt.getImgIds()))
+    (path,) = check_weights([weights])
+    task = None
+    if is_predictions(path):
+        predictions = load_predictions(path)
+        missing = sorted({Path(img["file_name"]).name for img in imgs} - set(predictions))
+        if missing:
+            raise ValueError(f"{path} has no predictions for {len(missing)} of {len(imgs)} images of {annotations} "
+                             f"(e.g. {', '.join(missing[:3])}): predict the whole image folder")
+    else:
+        files = {Path(img["file_name"]).name: resolve_coco_image(img["file_name"], annotations, images)
+                 for img in imgs}
+        detector = Detector(path, imgsz=imgsz, conf=MAP_CONF, iou=iou, device=device, max_det=max_det,
+                            scales=scales, export=export)
+        task = detector.tasks[0]
+        predictions = predict_files(detector, files, pre_clahe, clahe_clip, desc=f"evaluate {path.name}")
+    results = coco_results(predictions, imgs, cat_ids)
+    metrics: dict[str, Any] = {"weights": str(weights), "task": task}
+    if not results:
+        return {**metrics, "box_map50": 0.0, "box_map50_95": 0.0}
+    seg_results = [dict(r) for r in results if "segmentation" in r]  # before loadRes gives the rest box outlines
+    with contextlib.redirect_stdout(io.StringIO()):
+        dt = gt.loadRes(results)
+    metrics.update(_cocoeval(gt, dt, "bbox"))
+    gt_kpts = [a.get("keypoints") for a in gt.dataset["annotations"]]
+    if all("keypoints" in r for r in results) and any(gt_kpts):
+        if any(k and len(k) != 3 * schema.NUM_KEYPOINTS for k in gt_kpts):
+            raise ValueError(f"{annotations} keypoints are not {schema.NUM_KEYPOINTS} [x, y, v] triples "
+                             f"({', '.join(schema.KEYPOINTS)})")
+        metrics.update(_cocoeval(gt, dt, "keypoints"))
+    if seg_results and any(a.get("segmentation") for a in gt.dataset["annotations"]):
+        with contextlib.redirect_stdout(io.StringIO()):
+            seg_dt = gt.loadRes(seg_results)
+        metrics.update(_cocoeval(gt, seg_dt, "segm"))
+    return metrics
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    """Columns aligned: text left, numbers right."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    text_cols = {0, 1}
+    lines = []
+    for r in [header, *rows]:
+        lines.append("  ".join(c.ljust(w) if i in text_cols else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+    return "\n".join(lines)
+
+
+def format_table(document: dict) -> str:
+    """The printed summary of a `run` document: one row per weights x class (real) or per weights (mAP)."""
+    if document["mode"] == "real":
+        header = ["weights", "class", "GT", "recall", "tips",
+                  *[f"tip@{t * 100:g}%" for t in PCK_THRESHOLDS], "joints",
+                  *[f"joint@{t * 100:g}%" for t in PCK_THRESHOLDS], "med px", "FP/img", "score"]
+        rows = []
+        for res in document["results"]:
+            for cls, m in [*res["classes"].items(), (ALL, res[ALL])]:
+                rows.append([res["weights"], cls, _fmt(m["gt_tools"]), _fmt(m["recall"]), _fmt(m["tips"]),
+                             *[_fmt(m[pck_key("tip", t)]) for t in PCK_THRESHOLDS], _fmt(m["joints"]),
+                             *[_fmt(m[pck_key("joint", t)]) for t in PCK_THRESHOLDS],
+                             _fmt(m["median_tip_err_px"], 1), _fmt(m["fp_per_image"], 2),
+                             _fmt(res["score"]) if cls == ALL else ""])
+        return _table(header, rows)
+    keys = [k for k in ("box_map50", "box_map50_95", "pose_map50", "pose_map50_95", "mask_map50", "mask_map50_95")
+            if any(k in r for r in document["results"])]
+    header = ["weights", "task", *[k.replace("_map", " mAP").replace("50_95", "50-95") for k in keys]]
+    rows = [[r["weights"], r.get("task") or "-", *[_fmt(r.get(k)) for k in keys]] for r in document["results"]]
+    return _table(header, rows)
+
+
+def run(
+    weights: Sequence[str | Path] | str | Path,
+    real: str | Path | None = None,
+    data: str | Path | None = None,
+    images: str | Path | None = None,
+    imgsz: int = 640,
+    conf: float = 0.25,
+    iou: float = 0.7,
+    device: str = "",
+    batch: int = 16,
+    out: str | Path | None = None,
+    max_det: int = 300,
+    scales: Sequence[float] = (1.0,),
+    export: str | None = None,
+    pre_clahe: bool = False,
+    clahe_clip: float = 2.0,
+    split: str = "val",
+    verbose: bool = True,
+) -> dict[str, Any]:
+    """Evaluate every weights on `real` (a keypoints.json folder) or `data` (YOLO data.yaml or COCO json).
+
+    Returns `{mode, real, data, settings, results: [per weights], best}` (best: highest `score` with
+    --real, highest pose/mask/box mAP50-95 otherwise); writes it to `out` when given and prints the table.
+    """
+    weights = [weights] if isinstance(weights, (str, Path)) else list(weights)
+    if (real is None) == (data is None):
+        raise ValueError("pass exactly one of real (a keypoints.json folder) or data (data.yaml / COCO json)")
+    paths = check_weights(weights)
+    export = None if export in (None, "none") else export
+    common = dict(imgsz=imgsz, iou=iou, device=device, max_det=max_det, scales=scales, export=export,
+                  pre_clahe=pre_clahe, clahe_clip=clahe_clip)
+    if real is not None:
+        mode = "real"
+        labels = load_real_labels(real)
+        results = [evaluate_real(w, real, conf=conf, labels=labels, **common) for w in paths]
+        best = max(results, key=lambda r: r["score"])["weights"]
+    else:
+        data = Path(data)
+        if not data.is_file():
+            raise FileNotFoundError(f"--data not found: {data}")
+        if data.suffix.lower() in (".yaml", ".yml"):
+            mode = "yolo"
+            results = [evaluate_yolo(w, data, imgsz=imgsz, batch=batch, device=device, iou=iou, split=split)
+                       for w in paths]
+        elif data.suffix.lower() == ".json":
+            mode = "coco"
+            results = [evaluate_coco(w, data, images=images, **common) for w in paths]
+        else:
+            raise ValueError(f"--data must be a YOLO data.yaml or a COCO .json, got {data}")
+        for r, w in zip(results, weights):
+            r["weights"] = str(w)
+
+        def rank(r: dict) -> float:
+            return next((r[k] for k in ("pose_map50_95", "mask_map50_95", "box_map50_95") if r.get(k) is not None), 0)
+        best = max(results, key=rank)["weights"]
+    document = {
+        "mode": mode, "real": None if real is None else str(real), "data": None if data is None else str(data),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "settings": ({"conf": MAP_CONF, "imgsz": imgsz, "iou": iou, "device": device, "batch": batch, "split": split}
+                     if mode == "yolo" else
+                     {"conf": conf if mode == "real" else MAP_CONF, **common, "scales": list(scales)}),
+        "results": results, "best": best,
+    }
+    if out is not None:
+        write_json(out, document, indent=1)
+    if verbose:
+        print(format_table(document))
+        if out is not None:
+            print(f"-> {out}")
+    return document
+
+
+def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--weights", nargs="+", required=True, help="weights (.pt, .onnx, *_openvino_model/) or "
+                                                              "predict.py predictions.json files")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--real", help="folder with images/ and keypoints.json (e.g. ../shared/real/oss_dev)")
+    src.add_argument("--data", help="YOLO data.yaml or COCO annotations .json")
+    p.add_argument("--images", default=None, help="image folder of a COCO --data json (default: beside it)")
+    p.add_argument("--imgsz", type=int, default=640, help="inference size (pixels)")
+    p.add_argument("--conf", type=float, default=0.25, help="confidence threshold for --real (mAP uses 0.001)")
+    p.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold")
+    p.add_argument("--device", default="", help="'' auto, cpu, 0, mps")
+    p.add_argument("--batch", type=int, default=16, help="batch size for Ultralytics val (data.yaml)")
+    p.add_argument("--max_det", type=int, default=300, help="maximum detections per image")
+    p.add_argument("--scales", type=float, nargs="+", default=[1.0], help="multi-scale inference, fused")
+    p.add_argument("--export", choices=[*EXPORT_SUFFIX, "none", "auto"], default="none",
+                   help="run an Ultralytics export of .pt weights (cached beside them)")
+    p.add_argument("--pre_clahe", action="store_true", help="CLAHE on each image before the model")
+    p.add_argument("--clahe_clip", type=float, default=2.0, help="CLAHE clip limit for --pre_clahe")
+    p.add_argument("--split", default="val", help="data.yaml split for Ultralytics val")
+    p.add_argument("--out", default="evaluation.json", help="JSON report (default ./evaluation.json)")
+    opt = p.parse_args(argv)
+    if opt.images and not opt.data:
+        p.error("--images goes with a COCO --data json")
+    return opt
+
+
+def main(opt: argparse.Namespace) -> None:
+    try:
+        document = run(**vars(opt))
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"error: {e}") from None
+    print(f"best: {document['best']}")
+
+
+if __name__ == "__main__":
+    main(parse_opt())
