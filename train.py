@@ -25,10 +25,27 @@ from ultralytics.cfg import smart_value  # noqa: E402
 from ultralytics.utils import LOGGER  # noqa: E402
 from ultralytics.data.utils import IMG_FORMATS, check_det_dataset  # noqa: E402
 
+from ultralytics.utils.torch_utils import unwrap_model  # noqa: E402
+
 from surgpose.augment import OperatingRoom, ramp_strength  # noqa: E402
+from surgpose.schema import NUM_KEYPOINTS  # noqa: E402
 
 #: Ultralytics' nominal batch size: gradients accumulate up to it.
 NOMINAL_BATCH = 64
+
+#: OKS tolerance of the keypoint *loss* (Ultralytics' default for custom keypoints, 1/K). The schema's tight
+#: sigmas score validation, but in the loss they saturate 1 - exp(-e) for a tip that starts a few grid cells
+#: from its anchor: no gradient, and keypoints never learn from scratch (pose loss flat, pose mAP 0).
+LOSS_SIGMA = 1 / NUM_KEYPOINTS
+
+
+def training_keypoint_loss(trainer: Any) -> None:
+    """on_pretrain_routine_end: the pose loss reads `model.kpt_oks_sigmas` (set from data.yaml), validation
+    reads data.yaml itself; loosen the first only, and have the loss rebuilt with it."""
+    model = unwrap_model(trainer.model)
+    if getattr(model, "kpt_oks_sigmas", None) is not None:
+        model.kpt_oks_sigmas = [LOSS_SIGMA] * NUM_KEYPOINTS
+        model.criterion = None
 
 
 def data_task(data: dict) -> str:
@@ -53,6 +70,15 @@ def nominal_batch(batch: int, n_train: int) -> int:
     if batch < 1:  # auto batch (-1, or a GPU memory fraction): the size is unknown until Ultralytics measures
         return NOMINAL_BATCH
     return max(batch, min(NOMINAL_BATCH, batch * math.ceil(max(n_train, 1) / batch)))
+
+
+def offline_amp(device: str = "") -> bool | str:
+    """Mixed precision that needs no download: Ultralytics checks fp16 AMP by fetching a model, while bf16
+    (no loss scaling, no check) runs where the GPU supports it; elsewhere (CPU included) full precision."""
+    import torch
+
+    on_gpu = str(device).lower() not in ("cpu", "mps") and torch.cuda.is_available()
+    return "bf16" if on_gpu and torch.cuda.is_bf16_supported() else False
 
 
 def run(
@@ -91,6 +117,7 @@ def run(
         raise ValueError(f"model {model} is a {net.task!r} model but {data} is a {task!r} dataset; "
                          f"use e.g. yolo11n-{'pose' if task == 'pose' else 'seg'}.yaml")
     net.add_callback("on_train_epoch_start", ramp_strength)
+    net.add_callback("on_pretrain_routine_end", training_keypoint_loss)
     net.train(
         data=str(data),
         epochs=epochs,
@@ -105,6 +132,7 @@ def run(
         patience=patience,
         seed=seed,
         nbs=nbs or nominal_batch(batch, count_images(data_dict["train"])),
+        amp=overrides.pop("amp", offline_amp(device)),
         augmentations=[OperatingRoom(base_strength=base_strength, max_strength=max_strength, clahe_clip=clahe_clip)],
         **overrides,
     )
@@ -124,6 +152,7 @@ def _resume(resume: str | Path | bool, project: str | Path | None, name: str, de
         raise FileNotFoundError(f"checkpoint to resume not found: {last}")
     net = YOLO(str(last))
     net.add_callback("on_train_epoch_start", ramp_strength)
+    net.add_callback("on_pretrain_routine_end", training_keypoint_loss)
     net.train(resume=True, **({"device": device} if device else {}), **overrides)
     return Path(net.trainer.save_dir)
 
@@ -153,11 +182,16 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
                    help="resume the latest runs/<project>/<name>, or the given last.pt")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="other Ultralytics train arguments")
     opt = p.parse_args(argv)
-    bad = [kv for kv in opt.overrides if "=" not in kv]
-    if bad:
-        p.error(f"expected KEY=VALUE after the options, got {bad}")
-    opt.overrides = {k: smart_value(v) for k, v in (kv.split("=", 1) for kv in opt.overrides)}
+    opt.overrides = parse_overrides(p, opt.overrides)
     return opt
+
+
+def parse_overrides(parser: argparse.ArgumentParser, pairs: list[str]) -> dict[str, Any]:
+    """Trailing KEY=VALUE words as Ultralytics arguments (numbers and booleans typed as Ultralytics does)."""
+    bad = [kv for kv in pairs if "=" not in kv]
+    if bad:
+        parser.error(f"expected KEY=VALUE after the options, got {bad}")
+    return {k: smart_value(v) for k, v in (kv.split("=", 1) for kv in pairs)}
 
 
 def main(opt: argparse.Namespace) -> None:
