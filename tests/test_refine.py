@@ -1,0 +1,80 @@
+"""refine.py: the self-training loop on real components (video inference on a generated clip, curation,
+short refine rounds mixing synthetic data, selection on real-format labelled frames)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+import curate_and_split
+import refine
+import video
+from datasets import real_format_folder, tiny_dataset, trained_run
+
+#: Rules under which a briefly trained model (scores ~0.005) still yields pseudo-labels.
+PERMISSIVE = dict(min_conf_nh=0.0, min_conf_t=0.0, min_box_area=0, min_kpt_conf=0, min_track=0,
+                  require_any=True, dup_thresh=0, split=0.3, block_frames=3)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory) -> dict:
+    base = tmp_path_factory.getbasetemp()
+    tiny = tiny_dataset(base / "tiny")
+    weights = trained_run(base, "pose") / "weights" / "best.pt"
+    real = real_format_folder(tiny["pose"].parent.parent, tmp_path_factory.mktemp("real_format"))
+    return {"tiny": tiny, "weights": weights, "real": real}
+
+
+def test_mixed_data_holds_the_synthetic_share(setup, tmp_path):
+    clip = setup["tiny"]["clip"]
+    video.run(weights=setup["weights"], video=clip, out_dir=tmp_path / "v", imgsz=64, conf=0.001, export=None)
+    curate_and_split.run(pair=[f"{clip}::{tmp_path / 'v'}"], out_ds=tmp_path / "ds", **PERMISSIVE)
+    mixed = refine.mix_datasets(tmp_path / "ds" / "data.yaml", setup["tiny"]["pose"], 0.5, 0, tmp_path / "mix")
+    data = yaml.safe_load(mixed.read_text())
+    train = (tmp_path / "mix" / data["train"]).read_text().split()
+    real = [p for p in train if "/ds/" in p]
+    assert len(real) == len(list((tmp_path / "ds" / "images" / "train").glob("*.jpg"))) > 0
+    assert len(train) - len(real) == min(len(real), 8)  # half synthetic, capped by the 8 synthetic train images
+    val = (tmp_path / "mix" / data["val"]).read_text().split()
+    assert sum("/ds/" not in p for p in val) == 4  # the whole synthetic val split: labels we trust
+    assert data["kpt_shape"] == [5, 3] and data["kpt_oks_sigmas"]
+    with pytest.raises(ValueError, match="synthetic_fraction"):
+        refine.mix_datasets(tmp_path / "ds" / "data.yaml", setup["tiny"]["pose"], 1.0, 0, tmp_path / "bad")
+
+
+def test_two_rounds_choose_by_real_labels_and_resume(setup, tmp_path):
+    clip = setup["tiny"]["clip"]
+    video.run(weights=setup["weights"], video=clip, out_dir=tmp_path / "v", imgsz=64, conf=0.001, export=None)
+    curate_and_split.run(pair=[f"{clip}::{tmp_path / 'v'}"], out_ds=tmp_path / "ds", **PERMISSIVE)
+    args = dict(base_weights=setup["weights"], data=tmp_path / "ds" / "data.yaml", synthetic_data=setup["tiny"]["pose"],
+                eval_real=setup["real"], rounds=2, epochs=1, topup_epochs=1, imgsz=64, batch=4, device="cpu",
+                teacher_conf=0.001, self_min_conf_nh=0.0, self_min_conf_t=0.0, project=str(tmp_path / "runs"),
+                name="r", workers=0)
+    state = refine.run(**args)
+    out = tmp_path / "runs" / "r"
+    assert [r["round"] for r in state["rounds"]] == [1, 2]
+    assert state["rounds"][0]["data"] == str(tmp_path / "ds" / "data.yaml")  # round 1: the given curated data
+    # round 2: the round-1 winner relabelled the clip under the rules recorded by curate_and_split
+    report = json.loads((out / "round2" / "curated" / "curation.json").read_text())
+    assert report["rules"]["min_track"] == 0 and report["sources"][0]["video"] == str(clip)
+    assert (out / "round2" / "pseudo" / clip.stem / "run.json").is_file()
+    scores = [state["teacher"]["score"]] + [r["score"] for r in state["rounds"]]
+    assert all(r["signal"] == "eval_real" for r in state["rounds"])
+    assert state["best"]["score"] == max(scores)  # the final model is the best scorer on the real labels
+    assert (out / "weights" / "best.pt").is_file()
+    assert json.loads((out / "refine.json").read_text())["best"] == state["best"]
+    again = refine.run(**args)  # finished rounds are skipped, not retrained
+    assert again["rounds"] == state["rounds"]
+
+
+def test_clear_errors(setup, tmp_path):
+    with pytest.raises(ValueError, match="--videos"):
+        refine.run(base_weights=setup["weights"], synthetic_data=setup["tiny"]["pose"], project=str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="video not found"):
+        refine.run(base_weights=setup["weights"], videos=[tmp_path / "none.mp4"], project=str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="weights not found"):
+        refine.run(base_weights=tmp_path / "none.pt", videos=[setup["tiny"]["clip"]], project=str(tmp_path))
+    with pytest.raises(ValueError, match="eval_real or --synthetic_data"):
+        refine.run(base_weights=setup["weights"], videos=[setup["tiny"]["clip"]], project=str(tmp_path))
