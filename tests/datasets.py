@@ -94,6 +94,15 @@ def scene(rng: np.random.Generator, size: tuple[int, int], t: float | None = Non
     return image, instances
 
 
+def read_video(path: Path) -> list[np.ndarray]:
+    """Every frame of a video, decoded with OpenCV."""
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while (ok := cap.read())[0]:
+        frames.append(ok[1])
+    return frames
+
+
 def write_clip(path: Path, frames: int = 24, fps: float = 12.0, size: tuple[int, int] = (192, 144)) -> Path:
     """A short mp4 of moving instruments."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ from ultralytics.data.utils import check_det_dataset, verify_image_label
 
 import curate_and_split
 import video
-from datasets import scene, trained_run, write_clip
+from datasets import read_video, scene, trained_run, write_clip
 from surgpose import schema, yolo
 from surgpose.curation import FRAME_REASONS, INSTANCE_REASONS, REPORT, CurationRules
 from surgpose.inference import clahe
@@ -26,14 +26,6 @@ NH, TW = 0, 1  # instance order in every drawn scene: needle holder, tweezers
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
     return write_clip(tmp_path_factory.getbasetemp() / "curation" / "clip.mp4", frames=FRAMES, fps=FPS, size=SIZE)
-
-
-def read_video(path: Path) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while (ok := cap.read())[0]:
-        frames.append(ok[1])
-    return frames
 
 
 def predictions(n: int = FRAMES, score: float = 0.9, kpt_conf: float = 0.9) -> list[list[dict]]:

@@ -11,7 +11,7 @@ import torch
 
 import predict
 import video
-from datasets import tiny_dataset, trained_run
+from datasets import read_video, tiny_dataset, trained_run
 from surgpose import schema
 from surgpose.inference import (
     Detector,
@@ -107,14 +107,6 @@ def test_predict_glob_and_missing_source(data, pose_weights, tmp_path):
     assert list(doc["images"]) == ["000001.jpg", "000002.jpg"]
     with pytest.raises(FileNotFoundError, match="no images"):
         predict.run(weights=pose_weights, source=tmp_path / "nothing*.jpg", out_dir=tmp_path, imgsz=64)
-
-
-def read_video(path: Path) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while (ok := cap.read())[0]:
-        frames.append(ok[1])
-    return frames
 
 
 def check_video_outputs(out: Path, clip: Path, tasks: list[str], stride: int = 1) -> dict:
