@@ -160,7 +160,8 @@ def run(
 def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_inference_args(p, default_export="auto")
-    p.add_argument("--video", required=True, help="input video file")
+    p.add_argument("--video", required=True,
+                   help="input video file, or a folder of same-size frames (file-name order, read at 30 fps)")
     p.add_argument("--out_dir", required=True, help="output folder")
     p.add_argument("--stride", type=int, default=1, help="process every N-th frame")
     p.add_argument("--track", nargs="?", const=TRACKERS[0], default=None,

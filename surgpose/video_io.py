@@ -16,18 +16,55 @@ import numpy as np
 _DONE = object()
 
 
-class VideoReader:
-    """Frames `(index, image)` of a video, every `stride`-th one, decoded ahead on a thread."""
+#: Image types a folder of frames may hold (read in file-name order).
+FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
-    def __init__(self, path: str | Path, stride: int = 1, prefetch: int = 8):
+
+class FrameFolder:
+    """A folder of images read like `cv2.VideoCapture` (file-name order, a nominal frame rate), so datasets
+    that ship frames instead of videos go through the same pipeline."""
+
+    def __init__(self, folder: Path, fps: float = 30.0):
+        self.files = sorted(p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES)
+        self.fps, self.next = fps, 0
+
+    def isOpened(self) -> bool:  # noqa: N802 (cv2.VideoCapture's API)
+        return bool(self.files)
+
+    def grab(self) -> bool:
+        self.next += 1
+        return self.next <= len(self.files)
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        if self.next >= len(self.files):
+            return False, None
+        image = cv2.imread(str(self.files[self.next]))
+        if image is None:
+            raise ValueError(f"cannot read frame {self.files[self.next]}")
+        self.next += 1
+        return True, image
+
+    def get(self, prop: int) -> float:
+        return {cv2.CAP_PROP_FPS: self.fps, cv2.CAP_PROP_FRAME_COUNT: float(len(self.files))}.get(prop, 0.0)
+
+    def release(self) -> None:
+        self.files = []
+
+
+class VideoReader:
+    """Frames `(index, image)` of a video (or a folder of frames), every `stride`-th one, decoded ahead on a
+    thread."""
+
+    def __init__(self, path: str | Path, stride: int = 1, prefetch: int = 8, folder_fps: float = 30.0):
         self.path = Path(path)
-        if not self.path.is_file():
+        if not self.path.exists():
             raise FileNotFoundError(f"video not found: {self.path}")
-        self.cap = cv2.VideoCapture(str(self.path))
+        self.cap = FrameFolder(self.path, folder_fps) if self.path.is_dir() else cv2.VideoCapture(str(self.path))
         ok, first = self.cap.read() if self.cap.isOpened() else (False, None)
         if not ok:
             self.cap.release()
-            raise ValueError(f"cannot decode video {self.path}: corrupt, empty or an unsupported codec")
+            raise ValueError(f"cannot decode video {self.path}: corrupt, empty, an unsupported codec "
+                             "or a folder without images")
         self.first = first
         self.fps = self.cap.get(cv2.CAP_PROP_FPS) or 30.0
         self.size = (first.shape[1], first.shape[0])

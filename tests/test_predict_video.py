@@ -142,6 +142,23 @@ def test_video_pose(data, pose_weights, tmp_path):
     assert record["model"]["tasks"] == ["pose"] and record["preprocess"]["clahe"] is False
 
 
+def test_video_on_a_folder_of_frames(data, pose_weights, tmp_path):
+    """Datasets often ship frames, not videos: a folder is read in file-name order like a video."""
+    frames = read_video(data["clip"])
+    for k, frame in enumerate(frames):
+        cv2.imwrite(str(tmp_path / f"f{k:04d}.png"), frame)  # lossless: the model sees the decoded frames
+    record = video.run(weights=pose_weights, video=tmp_path, out_dir=tmp_path / "out", imgsz=64, conf=LOW_CONF,
+                       export=None, stride=3)
+    assert record["complete"] and record["frames_done"] == len(range(0, len(frames), 3))
+    assert record["size"] == [frames[0].shape[1], frames[0].shape[0]] and record["fps"] == 30.0
+    assert len(read_video(tmp_path / "out" / "annotated.mp4")) == record["frames_done"]
+    assert sorted(p.stem for p in (tmp_path / "out" / "labels").iterdir()) == [
+        record["frame_stem"].format(frame=k) for k in range(0, len(frames), 3)]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="folder without images"):
+        video.run(weights=pose_weights, video=tmp_path / "empty", out_dir=tmp_path / "o2", export=None)
+
+
 def test_video_seg_clahe_frames_are_what_the_model_saw(data, seg_weights, tmp_path):
     record = video.run(weights=seg_weights, video=data["clip"], out_dir=tmp_path, imgsz=64, conf=LOW_CONF,
                        export=None, pre_clahe=True, clahe_clip=3.0, save_frames=True, retina_masks=True)
