@@ -162,3 +162,30 @@ def test_task_mismatch_is_a_clear_error(data, tmp_path):
 def test_parse_opt_passes_ultralytics_overrides():
     opt = train.parse_opt(["--data", "d.yaml", "--epochs", "3", "mosaic=0.5", "cos_lr=True"])
     assert opt.epochs == 3 and opt.overrides == {"mosaic": 0.5, "cos_lr": True}
+
+
+def test_keypoint_loss_trains_with_a_loose_tolerance_and_validation_keeps_the_schema(data):
+    """The schema's tight OKS sigmas give a tip a few grid cells off no gradient at all; the loss therefore
+    uses 1/K while the validator scores with data.yaml's sigmas."""
+    from types import SimpleNamespace
+
+    from ultralytics.nn.tasks import PoseModel
+    from ultralytics.utils.loss import KeypointLoss
+
+    from surgpose.schema import KPT_OKS_SIGMAS, NUM_KEYPOINTS
+
+    gt = torch.zeros(1, NUM_KEYPOINTS, 3)
+    gt[..., 2] = 2
+    pred = torch.full((1, NUM_KEYPOINTS, 2), 5.0, requires_grad=True)  # 5 grid cells off, box area 40 cells²
+    for sigmas, alive in ((KPT_OKS_SIGMAS, False), ([train.LOSS_SIGMA] * NUM_KEYPOINTS, True)):
+        pred.grad = None
+        KeypointLoss(torch.tensor(sigmas))(pred, gt, gt[..., 2] > 0, torch.tensor([[40.0]])).backward()
+        assert (pred.grad.abs().max() > 1e-4) == alive
+
+    model = PoseModel("yolo11n-pose.yaml", nc=len(CLASSES), data_kpt_shape=(NUM_KEYPOINTS, 3), verbose=False)
+    model.args = get_cfg()
+    model.kpt_oks_sigmas = list(KPT_OKS_SIGMAS)  # what Ultralytics sets from data.yaml
+    train.training_keypoint_loss(SimpleNamespace(model=model))
+    sigmas = model.init_criterion().keypoint_loss.sigmas
+    assert torch.allclose(sigmas, torch.full((NUM_KEYPOINTS,), train.LOSS_SIGMA))
+    assert check_det_dataset(str(data["pose"]))["kpt_oks_sigmas"] == list(KPT_OKS_SIGMAS)  # validation's
