@@ -34,14 +34,12 @@ from surgpose import offline
 
 offline.configure()
 
-import cv2  # noqa: E402
 import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
 
 from surgpose import schema  # noqa: E402
 from surgpose.files import write_json  # noqa: E402
 from surgpose.geometry import xyxy_to_xywh  # noqa: E402
-from surgpose.inference import EXPORT_SUFFIX, Detector, clahe, load_model  # noqa: E402
+from surgpose.inference import EXPORT_SUFFIX, Detector, load_model, predict_images  # noqa: E402
 from surgpose.metrics import ALL, PCK_THRESHOLDS, load_real_labels, pck_key, score_real  # noqa: E402
 
 #: Confidence threshold for mAP: the whole precision-recall curve is needed (as Ultralytics val does).
@@ -81,13 +79,8 @@ def load_predictions(path: str | Path) -> dict[str, list[dict]]:
 def predict_files(detector: Detector, files: dict[str, Path], pre_clahe: bool = False, clahe_clip: float = 2.0,
                   desc: str = "evaluate") -> dict[str, list[dict]]:
     """Run the detector on each image; `{key: instances}` in original pixels."""
-    out = {}
-    for key, path in tqdm(files.items(), desc=desc, unit="img"):
-        image = cv2.imread(str(path))
-        if image is None:
-            raise ValueError(f"cannot read image {path}")
-        out[key] = detector.predict(clahe(image, clahe_clip) if pre_clahe else image)
-    return out
+    predicted = predict_images(detector, files.values(), pre_clahe, clahe_clip, desc)
+    return {key: instances for key, (_, _, instances) in zip(files, predicted)}
 
 
 def evaluate_real(

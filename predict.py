@@ -18,13 +18,17 @@ from surgpose import offline
 
 offline.configure()
 
-import cv2  # noqa: E402
-from tqdm import tqdm  # noqa: E402
 from ultralytics.data.utils import IMG_FORMATS  # noqa: E402
 
 from surgpose.draw import draw_instances  # noqa: E402
 from surgpose.files import write_image, write_json  # noqa: E402
-from surgpose.inference import Detector, add_inference_args, clahe, predictions_document, save_labels  # noqa: E402
+from surgpose.inference import (  # noqa: E402
+    Detector,
+    add_inference_args,
+    predict_images,
+    predictions_document,
+    save_labels,
+)
 
 
 def list_images(source: str | Path) -> list[Path]:
@@ -69,12 +73,7 @@ def run(
     detector = Detector(weights, seg_weights, imgsz=imgsz, conf=conf, iou=iou, device=device, max_det=max_det,
                         retina_masks=retina_masks, scales=scales, export=export)
     images: dict[str, list[dict]] = {}
-    for path in tqdm(files, desc="predict", unit="img"):
-        image = cv2.imread(str(path))
-        if image is None:
-            raise ValueError(f"cannot read image {path}")
-        seen = clahe(image, clahe_clip) if pre_clahe else image
-        instances = detector.predict(seen)
+    for path, seen, instances in predict_images(detector, files, pre_clahe, clahe_clip):
         images[path.name] = instances
         save_labels(out, path.stem, instances, detector.tasks, seen.shape, label_conf)
         write_image(out / "overlays" / path.name,

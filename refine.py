@@ -42,19 +42,6 @@ from surgpose.inference import load_model  # noqa: E402
 from surgpose.metrics import real_score  # noqa: E402
 
 
-def image_list(split_entry: str | list[str]) -> list[str]:
-    """Absolute image paths of a resolved data.yaml split (folders or list files)."""
-    from ultralytics.data.utils import IMG_FORMATS
-
-    paths: list[str] = []
-    for entry in map(Path, split_entry if isinstance(split_entry, list) else [split_entry]):
-        if entry.is_dir():
-            paths += sorted(str(p.resolve()) for p in entry.rglob("*") if p.suffix[1:].lower() in IMG_FORMATS)
-        elif entry.is_file():
-            paths += [str(Path(line.strip()).resolve()) for line in entry.read_text().splitlines() if line.strip()]
-    return paths
-
-
 def mix_datasets(real_yaml: str | Path, synthetic_yaml: str | Path | None, synthetic_fraction: float, seed: int,
                  out_dir: str | Path) -> Path:
     """A data.yaml whose train list is the real (pseudo-labelled) train images plus a random share of synthetic
@@ -63,17 +50,17 @@ def mix_datasets(real_yaml: str | Path, synthetic_yaml: str | Path | None, synth
     if not 0 <= synthetic_fraction < 1:
         raise ValueError(f"--synthetic_fraction must be in [0, 1), got {synthetic_fraction}")
     real = check_det_dataset(str(real_yaml))
-    train_images, val_images = image_list(real["train"]), image_list(real["val"])
+    train_images, val_images = train.image_list(real["train"]), train.image_list(real["val"])
     if not train_images:
         raise ValueError(f"{real_yaml} has no training images: curation kept no frame (lower the thresholds)")
     if synthetic_yaml:
         synthetic = check_det_dataset(str(synthetic_yaml))
         if synthetic.get("kpt_shape") != real.get("kpt_shape"):
             raise ValueError(f"{synthetic_yaml} and {real_yaml} are not the same task (kpt_shape differs)")
-        pool = image_list(synthetic["train"])
+        pool = train.image_list(synthetic["train"])
         wanted = round(len(train_images) * synthetic_fraction / (1 - synthetic_fraction))
         train_images += random.Random(seed).sample(pool, min(wanted, len(pool)))
-        val_images = image_list(synthetic["val"]) + val_images
+        val_images = train.image_list(synthetic["val"]) + val_images
     out = Path(out_dir)
     write_text(out / "train.txt", "".join(f"{p}\n" for p in train_images))
     write_text(out / "val.txt", "".join(f"{p}\n" for p in val_images))
@@ -89,11 +76,9 @@ def score(weights: str | Path, eval_real: str | Path | None, synthetic_data: str
         metrics = evaluate.evaluate_real(weights, eval_real, imgsz=imgsz, device=device)
         return {"signal": "eval_real", "score": real_score(metrics), "metrics": metrics}
     if synthetic_data:
-        result = load_model(weights).val(data=str(synthetic_data), imgsz=imgsz, device=device, plots=False,
-                                         verbose=False)
-        m = result.pose if hasattr(result, "pose") else result.seg
-        return {"signal": "synthetic_val", "score": float(m.map), "metrics": {"map50": float(m.map50),
-                                                                             "map50_95": float(m.map)}}
+        metrics = evaluate.evaluate_yolo(weights, synthetic_data, imgsz=imgsz, device=device)
+        main = "pose_map50_95" if "pose_map50_95" in metrics else "mask_map50_95"
+        return {"signal": "synthetic_val", "score": metrics[main], "metrics": metrics}
     raise ValueError("refine.py needs --eval_real or --synthetic_data to choose between teacher and student: "
                      "a validation split of its own pseudo-labels cannot tell whether a round helped")
 
@@ -188,7 +173,7 @@ def run(
             real_yaml = work / "curated" / "data.yaml"
         else:
             real_yaml = Path(data)
-        if not image_list(check_det_dataset(str(real_yaml))["train"]):
+        if not train.image_list(check_det_dataset(str(real_yaml))["train"]):
             print(f"round {k}: curation kept no frame of the teacher's pseudo-labels; stopping (teacher kept)")
             state["rounds"].append({"round": k, "teacher": str(teacher), "data": str(real_yaml), "kept": False,
                                     "stopped": "no pseudo-labelled frame passed curation"})

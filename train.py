@@ -53,15 +53,16 @@ def data_task(data: dict) -> str:
     return "pose" if data.get("kpt_shape") else "segment"
 
 
-def count_images(path: str | list[str]) -> int:
-    """Images behind a data.yaml split entry (a folder, a list file or a list of either)."""
-    total = 0
-    for p in map(Path, path if isinstance(path, list) else [path]):
-        if p.is_dir():
-            total += sum(1 for f in p.rglob("*") if f.suffix[1:].lower() in IMG_FORMATS)
-        elif p.is_file():
-            total += sum(1 for line in p.read_text().splitlines() if line.strip())
-    return total
+def image_list(split_entry: str | list[str]) -> list[str]:
+    """Absolute paths of the images behind a resolved data.yaml split entry (a folder, a list file or a list
+    of either)."""
+    paths: list[str] = []
+    for entry in map(Path, split_entry if isinstance(split_entry, list) else [split_entry]):
+        if entry.is_dir():
+            paths += sorted(str(p.resolve()) for p in entry.rglob("*") if p.suffix[1:].lower() in IMG_FORMATS)
+        elif entry.is_file():
+            paths += [str(Path(line.strip()).resolve()) for line in entry.read_text().splitlines() if line.strip()]
+    return paths
 
 
 def nominal_batch(batch: int, n_train: int) -> int:
@@ -131,7 +132,7 @@ def run(
         workers=workers,
         patience=patience,
         seed=seed,
-        nbs=nbs or nominal_batch(batch, count_images(data_dict["train"])),
+        nbs=nbs or nominal_batch(batch, len(image_list(data_dict["train"]))),
         amp=overrides.pop("amp", offline_amp(device)),
         augmentations=[OperatingRoom(base_strength=base_strength, max_strength=max_strength, clahe_clip=clahe_clip)],
         **overrides,

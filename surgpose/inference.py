@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import math
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,20 @@ def clahe(image: np.ndarray, clip_limit: float = 2.0, tile: int = 8) -> np.ndarr
     lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB)
     lab[..., 0] = cv2.createCLAHE(clipLimit=float(clip_limit), tileGridSize=(tile, tile)).apply(lab[..., 0])
     return cv2.cvtColor(lab, cv2.COLOR_LAB2BGR)
+
+
+def predict_images(detector: "Detector", files: Iterable[str | Path], pre_clahe: bool = False,
+                   clahe_clip: float = 2.0, desc: str = "predict") -> Iterator[tuple[Path, np.ndarray, list[dict]]]:
+    """`(path, image the model saw, instances)` for each image file, with a progress bar; an unreadable
+    image is an error naming it."""
+    from tqdm import tqdm
+
+    for path in tqdm([Path(f) for f in files], desc=desc, unit="img"):
+        image = cv2.imread(str(path))
+        if image is None:
+            raise ValueError(f"cannot read image {path}")
+        seen = clahe(image, clahe_clip) if pre_clahe else image
+        yield path, seen, detector.predict(seen)
 
 
 def stride_multiple(size: float, stride: int = 32) -> int:
