@@ -25,6 +25,7 @@ from surgpose.files import write_image, write_json  # noqa: E402
 from surgpose.inference import (  # noqa: E402
     Detector,
     add_inference_args,
+    image_calibration,
     predict_images,
     predictions_document,
     save_labels,
@@ -71,7 +72,8 @@ def run(
     out = Path(out_dir)
     files = list_images(source)
     detector = Detector(weights, seg_weights, imgsz=imgsz, conf=conf, iou=iou, device=device, max_det=max_det,
-                        retina_masks=retina_masks, scales=scales, export=export)
+                        retina_masks=retina_masks, scales=scales, export=export,
+                        calibration=image_calibration(files, pre_clahe, clahe_clip))
     images: dict[str, list[dict]] = {}
     for path, seen, instances in predict_images(detector, files, pre_clahe, clahe_clip):
         images[path.name] = instances

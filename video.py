@@ -4,8 +4,10 @@
     python video.py --weights best.pt --video clip.mp4 --out_dir out/ --track bytetrack.yaml --smooth
     python video.py --weights best.pt --video clip.mp4 --out_dir out/ --scales 0.75 1 1.25 --pre_clahe
 
-On CPU the default `--export auto` runs an OpenVINO export of the weights (made once, beside them), the
-fastest CPU backend measured (bench/video_speed.py; 1.5-1.7x PyTorch at imgsz 320 on 2 cores). Writes, in OUT/:
+On CPU the default `--export auto` runs a float32 OpenVINO export of the weights (made once, beside them):
+as accurate as PyTorch and about 2x faster on 2 cores. `--export int8` quantises that export on frames of
+this video: about 3.5x PyTorch, with slightly coarser keypoints (figures: bench/video_speed.py, README).
+Writes, in OUT/:
   annotated.mp4       every processed frame with the predictions drawn (same size; fps / stride)
   labels/, labels_seg/  `<video>_<frame>.txt` YOLO pose / segmentation labels with a trailing confidence
   predictions.jsonl   one line per processed frame, in the predict.py format plus "frame" and "time_s"
@@ -34,6 +36,7 @@ from tqdm import tqdm  # noqa: E402
 from surgpose.draw import draw_instances  # noqa: E402
 from surgpose.files import write_image, write_json  # noqa: E402
 from surgpose.inference import (  # noqa: E402
+    CALIBRATION_FRAMES,
     TRACKERS,
     Detector,
     KeypointSmoother,
@@ -43,7 +46,7 @@ from surgpose.inference import (  # noqa: E402
     predictions_document,
     save_labels,
 )
-from surgpose.video_io import VideoReader, Worker, video_writer  # noqa: E402
+from surgpose.video_io import VideoReader, Worker, sample_frames, video_writer  # noqa: E402
 
 #: Per-frame file stem: `<video stem>_<frame index>`; Phase 3 finds the frame by this index.
 FRAME_STEM = "{video}_{frame:06d}"
@@ -78,7 +81,9 @@ def run(
     out = Path(out_dir)
     reader = VideoReader(video, stride=stride)  # fails fast on a missing or undecodable video
     detector = Detector(weights, seg_weights, imgsz=imgsz, conf=conf, iou=iou, device=device, max_det=max_det,
-                        retina_masks=retina_masks, scales=scales, export=export)
+                        retina_masks=retina_masks, scales=scales, export=export,
+                        calibration=lambda: [clahe(f, clahe_clip) if pre_clahe else f
+                                             for f in sample_frames(video, CALIBRATION_FRAMES)])
     if smooth and not track:
         track = TRACKERS[0]  # smoothing follows tracks
     tracker = Tracker(track) if track else None

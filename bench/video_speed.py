@@ -3,9 +3,9 @@
     python bench/video_speed.py --weights runs/segment/train/weights/best.pt --video clip.mp4 --imgsz 320 640
 
 For each size it prints frames per second of
-  * plain `YOLO(weights).predict(video, stream=True)` (no drawing, no writing) and `video.py` (drawing,
-    labels, JSON lines, annotated video) on the same backend, and their ratio;
-  * plain Ultralytics streaming with PyTorch, ONNX Runtime and OpenVINO weights (exported offline).
+  * plain `YOLO(weights).predict(video, stream=True)` (no drawing, no writing) with PyTorch, ONNX Runtime,
+    OpenVINO and OpenVINO INT8 weights (exported offline, INT8 calibrated on frames of the video);
+  * `video.py` (drawing, labels, JSON lines, annotated video) on the same models, and its ratio to plain.
 Results also go to `bench/results/video_speed.json`.
 """
 from __future__ import annotations
@@ -25,15 +25,18 @@ sys.path.insert(0, str(ROOT))
 from surgpose import offline  # noqa: E402
 
 os.environ.setdefault("YOLO_VERBOSE", "False")  # per-frame logs would distort the timings
+os.environ.setdefault("TQDM_DISABLE", "1")  # so would video.py's progress bar
 offline.configure()
 
 import cv2  # noqa: E402
 from ultralytics import YOLO  # noqa: E402
 
 import video  # noqa: E402
-from surgpose.inference import EXPORT_SUFFIX, export_weights  # noqa: E402
+from surgpose.inference import CALIBRATION_FRAMES, EXPORTS, export_weights, prefer_fp32_openvino  # noqa: E402
+from surgpose.video_io import sample_frames  # noqa: E402
 
-BACKENDS = ("pytorch", *EXPORT_SUFFIX)
+BACKENDS = ("pytorch", *EXPORTS)
+prefer_fp32_openvino()  # as video.py does; set before any OpenVINO model loads, so plain runs get it too
 
 
 def cut_clip(src: Path, dst: Path, frames: int) -> Path:
@@ -67,7 +70,7 @@ def plain_fps(weights: Path, clip: Path, imgsz: int, conf: float, warmup: int = 
 
 def video_py_fps(weights: Path, clip: Path, imgsz: int, conf: float, out: Path) -> float:
     """End-to-end frames per second of `video.run` (drawing and label writing on), excluding model loading."""
-    record = video.run(weights=weights, video=clip, out_dir=out, imgsz=imgsz, conf=conf, device="cpu", export=None)
+    record = video.run(weights=weights, video=clip, out_dir=out, imgsz=imgsz, conf=conf, device="cpu", export="none")
     return record["fps_processed"]
 
 
@@ -78,28 +81,28 @@ def run(weights: str | Path, video_path: str | Path, imgsz: list[int], frames: i
     results: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         clip = cut_clip(Path(video_path), Path(tmp) / "clip.mp4", frames)
+        models = {"pytorch": weights, **{fmt: export_weights(weights, fmt, max(imgsz), "cpu",
+                                                            lambda: sample_frames(clip, CALIBRATION_FRAMES))
+                                         for fmt in EXPORTS}}  # dynamic exports: one serves every size
         for size in imgsz:
-            models = {"pytorch": weights, **{fmt: export_weights(weights, fmt, size) for fmt in EXPORT_SUFFIX}}
             runs: dict[str, list[float]] = {}
             for _ in range(repeats):
                 for b in BACKENDS:
                     runs.setdefault(f"plain_{b}", []).append(plain_fps(models[b], clip, size, conf))
-                for b in ("pytorch", "openvino"):
-                    out = Path(tmp) / f"out_{b}_{size}"
-                    runs.setdefault(f"video_py_{b}", []).append(video_py_fps(models[b], clip, size, conf, out))
+                    runs.setdefault(f"video_py_{b}", []).append(
+                        video_py_fps(models[b], clip, size, conf, Path(tmp) / f"out_{b}_{size}"))
             row = {k: statistics.median(v) for k, v in runs.items()}
-            for b in ("pytorch", "openvino"):
-                row[f"ratio_{b}"] = row[f"video_py_{b}"] / row[f"plain_{b}"]
-            row["openvino_speedup"] = row["plain_openvino"] / row["plain_pytorch"]
-            results[size] = {"median": row, "runs": runs}
-            print(f"\nimgsz {size} (median of {repeats})")
             for b in BACKENDS:
-                fps = row[f"plain_{b}"]
-                print(f"  plain Ultralytics {b:9s} {fps:6.1f} fps  {1000 / fps:6.1f} ms/frame")
-            for b in ("pytorch", "openvino"):
-                fps, ratio = row[f"video_py_{b}"], row[f"ratio_{b}"]
-                print(f"  video.py          {b:9s} {fps:6.1f} fps  {1000 / fps:6.1f} ms/frame  vs plain {ratio:.2f}")
-            print(f"  OpenVINO / PyTorch speed-up: {row['openvino_speedup']:.2f}x")
+                row[f"ratio_{b}"] = row[f"video_py_{b}"] / row[f"plain_{b}"]
+                row[f"speedup_{b}"] = row[f"plain_{b}"] / row["plain_pytorch"]
+            results[size] = {"median": row, "runs": runs}
+            print(f"\nimgsz {size} (median of {repeats}; speed-up: plain fps over plain PyTorch)")
+            print(f"  {'backend':9s} {'plain fps':>9s} {'ms/frame':>8s} {'speed-up':>8s} {'video.py fps':>12s} "
+                  f"{'ms/frame':>8s} {'vs plain':>8s}")
+            for b in BACKENDS:
+                plain, vid = row[f"plain_{b}"], row[f"video_py_{b}"]
+                print(f"  {b:9s} {plain:9.1f} {1000 / plain:8.1f} {row[f'speedup_{b}']:7.2f}x {vid:12.1f} "
+                      f"{1000 / vid:8.1f} {row[f'ratio_{b}']:8.2f}")
     return results
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import shutil
-from collections.abc import Iterable, Iterator, Sequence
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +23,17 @@ import numpy as np
 
 from surgpose import schema, yolo
 
-#: Ultralytics export formats that `Detector` can run, mapped to what export writes beside the weights.
-EXPORT_SUFFIX = {"onnx": ".onnx", "openvino": "_openvino_model"}
+#: Ultralytics exports that `Detector` can run: what each writes beside `<stem>.pt`, and its export options.
+#: All take any input size (`dynamic`), so a 4:3 video runs at 640x480 instead of a padded 640x640 and one
+#: export serves every `--scales` size. `int8` is OpenVINO quantised by NNCF on calibration frames.
+EXPORTS = {
+    "onnx": (".onnx", {"format": "onnx", "dynamic": True}),
+    "openvino": ("_openvino_model", {"format": "openvino", "dynamic": True}),
+    "int8": ("_int8_openvino_model", {"format": "openvino", "dynamic": True, "int8": True}),
+}
+
+#: Frames sampled for INT8 calibration (Ultralytics recommends a few hundred; 128 keeps the export near a minute).
+CALIBRATION_FRAMES = 128
 
 #: Largest outline change allowed when simplifying predicted mask polygons (original pixels).
 POLYGON_TOLERANCE_PX = 1.0
@@ -43,9 +54,10 @@ def add_inference_args(parser: argparse.ArgumentParser, default_export: str | No
     parser.add_argument("--retina_masks", action="store_true", help="masks at full image resolution")
     parser.add_argument("--scales", type=float, nargs="+", default=[1.0],
                         help="multi-scale inference: imgsz multipliers whose results are fused, e.g. 0.75 1 1.25")
-    parser.add_argument("--export", choices=[*EXPORT_SUFFIX, "none", "auto"], default=default_export or "none",
+    parser.add_argument("--export", choices=[*EXPORTS, "none", "auto"], default=default_export or "none",
                         help="run an Ultralytics export of .pt weights (made once, cached beside them); "
-                             "auto: openvino on CPU, PyTorch on GPU")
+                             "auto: openvino on CPU, PyTorch on GPU; int8: OpenVINO quantised on frames "
+                             "of the input (fastest on CPU, slightly coarser keypoints)")
     parser.add_argument("--pre_clahe", action="store_true", help="CLAHE on each image before the model")
     parser.add_argument("--clahe_clip", type=float, default=2.0, help="CLAHE clip limit for --pre_clahe")
     parser.add_argument("--draw_kpts", action=argparse.BooleanOptionalAction, default=True,
@@ -65,6 +77,20 @@ def resolve_export(export: str | None, device: str = "") -> str | None:
     return None if export in (None, "none") else export
 
 
+def prefer_fp32_openvino() -> None:
+    """Keep OpenVINO's CPU plugin in float32 where its bf16 default is slower.
+
+    On CPUs with AVX512-BF16 but no AMX tiles OpenVINO picks bf16, which measured 1.3-1.5x *slower* than
+    float32 here (nano seg, 640x480: 57 vs 40 ms on 2 Xeon cores). Capping oneDNN's ISA below bf16 is how
+    Ultralytics itself steers OpenVINO on Windows; a user's own ONEDNN_MAX_CPU_ISA wins, and the cap only
+    acts before OpenVINO's CPU plugin first loads in the process.
+    """
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = cpuinfo.read_text() if cpuinfo.exists() else ""
+    if "avx512_bf16" in flags and "amx_bf16" not in flags:
+        os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_VNNI")
+
+
 def clahe(image: np.ndarray, clip_limit: float = 2.0, tile: int = 8) -> np.ndarray:
     """Contrast-limited histogram equalisation of the lightness of a BGR image (colours kept)."""
     lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB)
@@ -72,18 +98,31 @@ def clahe(image: np.ndarray, clip_limit: float = 2.0, tile: int = 8) -> np.ndarr
     return cv2.cvtColor(lab, cv2.COLOR_LAB2BGR)
 
 
-def predict_images(detector: "Detector", files: Iterable[str | Path], pre_clahe: bool = False,
-                   clahe_clip: float = 2.0, desc: str = "predict") -> Iterator[tuple[Path, np.ndarray, list[dict]]]:
-    """`(path, image the model saw, instances)` for each image file, with a progress bar; an unreadable
-    image is an error naming it."""
-    from tqdm import tqdm
-
-    for path in tqdm([Path(f) for f in files], desc=desc, unit="img"):
+def read_images(files: Iterable[str | Path], pre_clahe: bool = False,
+                clahe_clip: float = 2.0) -> Iterator[tuple[Path, np.ndarray]]:
+    """`(path, image the model sees)` for each image file; an unreadable image is an error naming it."""
+    for path in map(Path, files):
         image = cv2.imread(str(path))
         if image is None:
             raise ValueError(f"cannot read image {path}")
-        seen = clahe(image, clahe_clip) if pre_clahe else image
+        yield path, clahe(image, clahe_clip) if pre_clahe else image
+
+
+def predict_images(detector: "Detector", files: Iterable[str | Path], pre_clahe: bool = False,
+                   clahe_clip: float = 2.0, desc: str = "predict") -> Iterator[tuple[Path, np.ndarray, list[dict]]]:
+    """`(path, image the model saw, instances)` for each image file, with a progress bar."""
+    from tqdm import tqdm
+
+    for path, seen in read_images(tqdm(list(files), desc=desc, unit="img"), pre_clahe, clahe_clip):
         yield path, seen, detector.predict(seen)
+
+
+def image_calibration(files: Sequence[str | Path], pre_clahe: bool = False,
+                      clahe_clip: float = 2.0) -> Callable[[], list[np.ndarray]]:
+    """INT8 calibration images for `files`: up to CALIBRATION_FRAMES of them, spread evenly, preprocessed
+    as the model will see them (read only if an export is made)."""
+    picked = [files[i] for i in np.unique(np.linspace(0, len(files) - 1, CALIBRATION_FRAMES).astype(int))]
+    return lambda: [seen for _, seen in read_images(picked, pre_clahe, clahe_clip)]
 
 
 def stride_multiple(size: float, stride: int = 32) -> int:
@@ -91,23 +130,49 @@ def stride_multiple(size: float, stride: int = 32) -> int:
     return max(stride, int(round(size / stride)) * stride)
 
 
-def export_weights(weights: str | Path, fmt: str, imgsz: int, device: str = "cpu") -> Path:
-    """Export PyTorch weights with Ultralytics (offline) once per format and size; reuse it after.
+def export_weights(weights: str | Path, fmt: str, imgsz: int, device: str = "cpu",
+                   calibration: Callable[[], Sequence[np.ndarray]] | None = None) -> Path:
+    """Export PyTorch weights with Ultralytics (offline) once per format; reuse it while it is newer than them.
 
-    The export lands beside the weights as `<stem>_<imgsz>.onnx` or `<stem>_<imgsz>_openvino_model/`.
+    The export lands beside the weights (`<stem>.onnx`, `<stem>_openvino_model/`,
+    `<stem>_int8_openvino_model/`). `int8` needs `calibration`: a function giving the images (BGR, as the
+    model will see them) that NNCF measures activation ranges on.
     """
-    if fmt not in EXPORT_SUFFIX:
-        raise ValueError(f"unknown export format {fmt!r}; choose from {', '.join(EXPORT_SUFFIX)}")
+    if fmt not in EXPORTS:
+        raise ValueError(f"unknown export format {fmt!r}; choose from {', '.join(EXPORTS)}")
     weights = Path(weights)
     if weights.suffix != ".pt":
         raise ValueError(f"--export needs PyTorch .pt weights, got {weights}")
-    target = weights.with_name(f"{weights.stem}_{imgsz}{EXPORT_SUFFIX[fmt]}")
+    suffix, options = EXPORTS[fmt]
+    target = weights.with_name(weights.stem + suffix)
     if target.exists() and target.stat().st_mtime >= weights.stat().st_mtime:
         return target
-    exported = Path(load_model(weights).export(format=fmt, imgsz=imgsz, device=device, half=False, verbose=False))
-    if target.exists():
-        shutil.rmtree(target) if target.is_dir() else target.unlink()
-    return Path(shutil.move(exported, target))
+    # Export beside a copy in a hidden staging folder: an interrupted export leaves no half-written target.
+    with tempfile.TemporaryDirectory(dir=weights.parent, prefix=".export_") as tmp:
+        model = load_model(shutil.copy2(weights, tmp))
+        if options.get("int8"):
+            if calibration is None:
+                raise ValueError("--export int8 needs calibration images (video.py and predict.py take them from "
+                                 "the input)")
+            data = calibration_dataset(Path(tmp) / "calibration", calibration(), model.task)
+            options = {**options, "data": str(data)}
+        exported = Path(model.export(imgsz=imgsz, device=device, half=False, verbose=False, **options))
+        if target.exists():
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
+        shutil.move(exported, target)
+    return target
+
+
+def calibration_dataset(root: Path, images: Sequence[np.ndarray], task: str) -> Path:
+    """A label-free dataset (images and data.yaml) of the calibration images, which is what Ultralytics'
+    INT8 export reads."""
+    if not images:
+        raise ValueError("no calibration images for --export int8")
+    for split in ("train", "val"):  # Ultralytics checks both; calibration reads val
+        (root / "images" / split).mkdir(parents=True, exist_ok=True)
+    for i, image in enumerate(images):
+        cv2.imwrite(str(root / "images" / "val" / f"{i:05d}.jpg"), image)
+    return yolo.write_data_yaml(root, task)
 
 
 def load_model(weights: str | Path) -> Any:
@@ -119,7 +184,8 @@ def load_model(weights: str | Path) -> Any:
         raise FileNotFoundError(f"weights not found: {path}")
     try:
         model = YOLO(str(path))
-        names = [model.names[i] for i in sorted(model.names)]
+        names = model.names  # read once: for an export each read sets up (compiles) a predictor
+        names = [names[i] for i in sorted(names)]
     except Exception as e:  # Ultralytics raises many types for bad files; the user needs one message
         raise ValueError(f"cannot load weights {path}: {type(e).__name__}: {e}") from e
     if names != list(schema.CLASSES):
@@ -243,38 +309,38 @@ class Detector:
     def __init__(self, weights: str | Path, seg_weights: str | Path | None = None, imgsz: int = 640,
                  conf: float = 0.25, iou: float = 0.7, device: str = "", max_det: int = 300,
                  retina_masks: bool = False, scales: Sequence[float] = (1.0,), export: str | None = None,
-                 fuse_iou: float = 0.55):
+                 fuse_iou: float = 0.55, calibration: Callable[[], Sequence[np.ndarray]] | None = None):
         self.sizes = list(dict.fromkeys(stride_multiple(imgsz * s) for s in scales))  # distinct sizes only
         self.options = dict(conf=conf, iou=iou, device=device, max_det=max_det, retina_masks=retina_masks,
                             verbose=False)
         self.conf = conf
         self.export = export = resolve_export(export, device)
         self.fuse_iou = fuse_iou
-        # One model per (weights, size): an export has a fixed input size, PyTorch weights are shared.
         self.weights = [str(w) for w in (weights, seg_weights) if w]
-        self.models = [self._models(w, export, device) for w in self.weights]
-        self.tasks = [ms[0].task for ms in self.models]
+        self.models = [self._model(w, export, device, stride_multiple(imgsz), calibration) for w in self.weights]
+        self.tasks = [m.task for m in self.models]
         if seg_weights and self.tasks != ["pose", "segment"]:
             raise ValueError(f"--weights must be a pose model and --seg_weights a segmentation model, got {self.tasks}")
-        for models in self.models:  # build predictors now: the first frame should not pay for set-up
-            for m, size in zip(models, self.sizes):
-                m.predict(np.zeros((size, size, 3), np.uint8), imgsz=size, **self.options)
+        for model in self.models:  # build predictors now: the first frame should not pay for set-up
+            for size in self.sizes:
+                model.predict(np.zeros((size, size, 3), np.uint8), imgsz=size, **self.options)
 
-    def _models(self, weights: str | Path, export: str | None, device: str) -> list[Any]:
-        if not export or Path(weights).suffix != ".pt":  # PyTorch, or weights that are already an export
-            if Path(weights).suffix != ".pt" and len(self.sizes) > 1:
-                raise ValueError(f"{weights} has a fixed input size: for --scales pass the .pt and --export")
-            model = load_model(weights)
-            return [model] * len(self.sizes)
-        return [load_model(export_weights(weights, export, size, device or "cpu")) for size in self.sizes]
+    def _model(self, weights: str | Path, export: str | None, device: str, imgsz: int,
+               calibration: Callable[[], Sequence[np.ndarray]] | None) -> Any:
+        path = Path(weights)
+        if export and path.suffix == ".pt":
+            path = export_weights(path, export, imgsz, device or "cpu", calibration)
+        elif path.suffix != ".pt" and len(self.sizes) > 1:
+            raise ValueError(f"{weights} may have a fixed input size: for --scales pass the .pt and --export")
+        if path.is_dir() and path.name.endswith("openvino_model"):
+            prefer_fp32_openvino()
+        return load_model(path)
 
     def predict(self, image: np.ndarray) -> list[dict]:
         """Instances for one BGR image: each model at each scale, fused, above the confidence threshold."""
-        per_model = []
-        for models in self.models:
-            per_scale = [results_to_instances(m.predict(image, imgsz=size, **self.options)[0])
-                         for m, size in zip(models, self.sizes)]
-            per_model.append(fuse_instances(per_scale, self.fuse_iou))
+        per_model = [fuse_instances([results_to_instances(model.predict(image, imgsz=size, **self.options)[0])
+                                     for size in self.sizes], self.fuse_iou)
+                     for model in self.models]
         return [inst for inst in fuse_instances(per_model, self.fuse_iou) if inst["score"] >= self.conf]
 
     def describe(self) -> dict:

@@ -44,11 +44,38 @@ class FrameFolder:
         self.next += 1
         return True, image
 
+    def set(self, prop: int, value: float) -> bool:
+        if prop != cv2.CAP_PROP_POS_FRAMES:
+            return False
+        self.next = int(value)
+        return True
+
     def get(self, prop: int) -> float:
         return {cv2.CAP_PROP_FPS: self.fps, cv2.CAP_PROP_FRAME_COUNT: float(len(self.files))}.get(prop, 0.0)
 
     def release(self) -> None:
         self.files = []
+
+
+def open_video(path: Path, folder_fps: float = 30.0) -> cv2.VideoCapture | FrameFolder:
+    """A capture for a video file, or for a folder of frames."""
+    return FrameFolder(path, folder_fps) if path.is_dir() else cv2.VideoCapture(str(path))
+
+
+def sample_frames(path: str | Path, count: int) -> list[np.ndarray]:
+    """Up to `count` frames spread evenly over a video or a folder of frames (e.g. to calibrate INT8)."""
+    cap = open_video(Path(path))
+    frames = []
+    try:
+        last = max(int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) - 1, 0)
+        for index in np.unique(np.linspace(0, last, count).astype(int)):
+            cap.set(cv2.CAP_PROP_POS_FRAMES, int(index))
+            ok, frame = cap.read()
+            if ok:
+                frames.append(frame)
+    finally:
+        cap.release()
+    return frames
 
 
 class VideoReader:
@@ -59,7 +86,7 @@ class VideoReader:
         self.path = Path(path)
         if not self.path.exists():
             raise FileNotFoundError(f"video not found: {self.path}")
-        self.cap = FrameFolder(self.path, folder_fps) if self.path.is_dir() else cv2.VideoCapture(str(self.path))
+        self.cap = open_video(self.path, folder_fps)
         ok, first = self.cap.read() if self.cap.isOpened() else (False, None)
         if not ok:
             self.cap.release()

@@ -18,10 +18,13 @@ from surgpose.inference import (
     KeypointSmoother,
     OneEuro,
     Tracker,
+    box_iou,
     clahe,
+    export_weights,
     fuse_instances,
     load_model,
 )
+from surgpose.video_io import sample_frames
 from surgpose.yolo import parse_pose_line, parse_seg_line
 
 #: An untrained-for-long model scores around 0.005: a low threshold still exercises every output path.
@@ -41,6 +44,10 @@ def pose_weights(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def seg_weights(tmp_path_factory) -> Path:
     return trained_run(tmp_path_factory.getbasetemp(), "segment") / "weights" / "best.pt"
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def check_instance(inst: dict, width: int, height: int, keypoints: bool, polygon: bool) -> None:
@@ -88,6 +95,19 @@ def test_predict_pose_folder(data, pose_weights, tmp_path):
         assert cv2.imread(str(tmp_path / "overlays" / name)).shape[:2] == (h, w)
 
 
+def test_predict_int8_segmentation_calibrated_on_the_source(data, seg_weights, tmp_path):
+    images = data["seg"].parent / "images" / "val"
+    weights = tmp_path / "w" / "seg.pt"
+    weights.parent.mkdir()
+    weights.write_bytes(seg_weights.read_bytes())
+    doc = predict.run(weights=weights, source=images, out_dir=tmp_path / "out", imgsz=64, conf=LOW_CONF,
+                      export="int8")
+    assert (weights.parent / "seg_int8_openvino_model").is_dir()
+    assert sorted(doc["images"]) == sorted(p.name for p in images.iterdir())
+    instances = [i for insts in doc["images"].values() for i in insts]
+    assert instances and all(i["polygon"] and not i["keypoints"] for i in instances)
+
+
 def test_predict_pose_and_seg_merged(data, pose_weights, seg_weights, tmp_path):
     image = next((data["pose"].parent / "images" / "val").iterdir())
     doc = predict.run(weights=pose_weights, seg_weights=seg_weights, source=image, out_dir=tmp_path, imgsz=64,
@@ -118,7 +138,7 @@ def check_video_outputs(out: Path, clip: Path, tasks: list[str], stride: int = 1
     assert len(annotated) == len(expected) and annotated[0].shape == source[0].shape
     assert cv2.VideoCapture(str(out / "annotated.mp4")).get(cv2.CAP_PROP_FPS) == pytest.approx(
         record["fps"] / stride, rel=0.01)
-    lines = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    lines = read_jsonl(out / "predictions.jsonl")
     assert [line["frame"] for line in lines] == expected
     h, w = source[0].shape[:2]
     for line in lines:
@@ -177,22 +197,59 @@ def test_video_track_smooth_multiscale(data, pose_weights, tmp_path):
               smooth=True, scales=(0.75, 1.0, 1.5))
     record = check_video_outputs(tmp_path, data["clip"], ["pose"])
     assert record["track"] == "bytetrack.yaml" and record["model"]["imgsz"] == [64, 96]
-    lines = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
+    lines = read_jsonl(tmp_path / "predictions.jsonl")
     assert all("track_id" in i for line in lines for i in next(iter(line["images"].values())))
 
 
-@pytest.mark.parametrize("fmt, made", [("openvino", "best_64_openvino_model"), ("onnx", "best_64.onnx")])
+@pytest.mark.parametrize("fmt, made", [("openvino", "best_openvino_model"), ("onnx", "best.onnx"),
+                                       ("int8", "best_int8_openvino_model")])
 def test_video_exported_model(data, pose_weights, tmp_path, fmt, made):
     weights = tmp_path / "w" / "best.pt"
     weights.parent.mkdir()
     weights.write_bytes(pose_weights.read_bytes())
     record = video.run(weights=weights, video=data["clip"], out_dir=tmp_path / "out", imgsz=64, conf=LOW_CONF,
-                       export=fmt, max_frames=5)
+                       export=fmt, max_frames=5, scales=(1.0, 1.5))  # one dynamic export serves both sizes
     assert record["frames_done"] == 5 and record["model"]["export"] == fmt
-    assert (weights.parent / made).exists()
+    assert sorted(p.name for p in weights.parent.iterdir()) == sorted(["best.pt", made])  # no staging folder left
     again = video.run(weights=weights.parent / made, video=data["clip"], out_dir=tmp_path / "again", imgsz=64,
                       conf=LOW_CONF, max_frames=5)  # the export itself is accepted as --weights
     assert again["frames_done"] == 5
+    if fmt != "int8":  # a float export predicts what PyTorch predicts
+        plain = video.run(weights=weights, video=data["clip"], out_dir=tmp_path / "pt", imgsz=64, conf=LOW_CONF,
+                          export="none", max_frames=5)
+        assert plain["frames_done"] == 5
+        for a, b in zip(*(read_jsonl(tmp_path / d / "predictions.jsonl") for d in ("pt", "again"))):
+            ia, ib = next(iter(a["images"].values())), next(iter(b["images"].values()))
+            top = [i for i in ia if i["score"] > 2 * LOW_CONF][:3]
+            assert top, "the test model should find something"
+            for inst in top:
+                match = max(ib, key=lambda j: box_iou(inst["bbox"], j["bbox"]) if j["class"] == inst["class"] else 0)
+                assert box_iou(inst["bbox"], match["bbox"]) > 0.9
+                assert abs(inst["score"] - match["score"]) < 0.01
+
+
+def test_int8_export_needs_calibration_frames(pose_weights, tmp_path):
+    weights = tmp_path / "best.pt"
+    weights.write_bytes(pose_weights.read_bytes())
+    with pytest.raises(ValueError, match="calibration"):
+        export_weights(weights, "int8", 64)
+    with pytest.raises(ValueError, match="no calibration images"):
+        export_weights(weights, "int8", 64, calibration=list)
+    assert [p.name for p in tmp_path.iterdir()] == ["best.pt"]
+
+
+def test_sample_frames_spread_over_video_and_folder(data, tmp_path):
+    frames = read_video(data["clip"])
+    picked = sample_frames(data["clip"], 3)
+    assert len(picked) == 3
+    for got, index in zip(picked, (0, (len(frames) - 1) // 2, len(frames) - 1)):
+        assert np.array_equal(got, frames[index])  # seeking lands on the very frame
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, f in enumerate(frames[:5]):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), f)
+    assert [np.array_equal(a, b) for a, b in zip(sample_frames(folder, 3), frames[0:5:2])] == [True] * 3
+    assert len(sample_frames(folder, 50)) == 5  # never more than there are
 
 
 def test_video_interrupted_run_leaves_readable_outputs(data, pose_weights, tmp_path, monkeypatch):
