@@ -5,8 +5,8 @@
     python video.py --weights best.pt --video clip.mp4 --out_dir out/ --scales 0.75 1 1.25 --pre_clahe
 
 On CPU the default `--export auto` runs a float32 OpenVINO export of the weights (made once, beside them):
-as accurate as PyTorch and about 2x faster on 2 cores. `--export int8` quantises that export on frames of
-this video: about 3.5x PyTorch, with slightly coarser keypoints (figures: bench/video_speed.py, README).
+the same predictions as PyTorch, about 2x faster on 2 cores. `--export int8` quantises that export (head
+kept in float) on frames of this video: 1.4-2x faster again, keypoints nearly unchanged (README figures).
 Writes, in OUT/:
   annotated.mp4       every processed frame with the predictions drawn (same size; fps / stride)
   labels/, labels_seg/  `<video>_<frame>.txt` YOLO pose / segmentation labels with a trailing confidence
