@@ -39,7 +39,7 @@ import numpy as np  # noqa: E402
 from surgpose import schema  # noqa: E402
 from surgpose.files import write_json  # noqa: E402
 from surgpose.geometry import xyxy_to_xywh  # noqa: E402
-from surgpose.inference import EXPORTS, Detector, load_model, predict_images  # noqa: E402
+from surgpose.inference import EXPORTS, Detector, add_model_args, load_model, predict_images  # noqa: E402
 from surgpose.metrics import ALL, PCK_THRESHOLDS, load_real_labels, pck_key, score_real  # noqa: E402
 
 #: Confidence threshold for mAP: the whole precision-recall curve is needed (as Ultralytics val does).
@@ -382,18 +382,9 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     src.add_argument("--real", help="folder with images/ and keypoints.json (e.g. ../shared/real/oss_dev)")
     src.add_argument("--data", help="YOLO data.yaml or COCO annotations .json")
     p.add_argument("--images", default=None, help="image folder of a COCO --data json (default: beside it)")
-    p.add_argument("--imgsz", type=int, default=640, help="inference size (pixels)")
-    p.add_argument("--conf", type=float, default=0.25, help="confidence threshold for --real (mAP uses 0.001)")
-    p.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold")
-    p.add_argument("--device", default="", help="'' auto, cpu, 0, mps")
+    add_model_args(p, exports=[fmt for fmt in EXPORTS if fmt != "int8"],  # calibrating on what is scored leaks
+                   conf_help="confidence threshold for --real (mAP uses 0.001)")
     p.add_argument("--batch", type=int, default=16, help="batch size for Ultralytics val (data.yaml)")
-    p.add_argument("--max_det", type=int, default=300, help="maximum detections per image")
-    p.add_argument("--scales", type=float, nargs="+", default=[1.0], help="multi-scale inference, fused")
-    p.add_argument("--export", choices=[fmt for fmt in EXPORTS if fmt != "int8"] + ["none", "auto"], default="none",
-                   help="run an Ultralytics export of .pt weights (cached beside them); to score an INT8 "
-                        "model, pass the *_int8_openvino_model/ that video.py or predict.py made")
-    p.add_argument("--pre_clahe", action="store_true", help="CLAHE on each image before the model")
-    p.add_argument("--clahe_clip", type=float, default=2.0, help="CLAHE clip limit for --pre_clahe")
     p.add_argument("--split", default="val", help="data.yaml split for Ultralytics val")
     p.add_argument("--out", default="evaluation.json", help="JSON report (default ./evaluation.json)")
     opt = p.parse_args(argv)

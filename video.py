@@ -42,7 +42,7 @@ from surgpose.inference import (  # noqa: E402
     KeypointSmoother,
     Tracker,
     add_inference_args,
-    clahe,
+    model_view,
     predictions_document,
     save_labels,
 )
@@ -82,7 +82,7 @@ def run(
     reader = VideoReader(video, stride=stride)  # fails fast on a missing or undecodable video
     detector = Detector(weights, seg_weights, imgsz=imgsz, conf=conf, iou=iou, device=device, max_det=max_det,
                         retina_masks=retina_masks, scales=scales, export=export,
-                        calibration=lambda: [clahe(f, clahe_clip) if pre_clahe else f
+                        calibration=lambda: [model_view(f, pre_clahe, clahe_clip)
                                              for f in sample_frames(video, CALIBRATION_FRAMES)])
     if smooth and not track:
         track = TRACKERS[0]  # smoothing follows tracks
@@ -136,7 +136,7 @@ def run(
         for n, (index, frame) in enumerate(reader):
             if n == max_frames:
                 break
-            seen = clahe(frame, clahe_clip) if pre_clahe else frame
+            seen = model_view(frame, pre_clahe, clahe_clip)
             instances = detector.predict(seen)
             if tracker:
                 tracker.update(instances, seen)

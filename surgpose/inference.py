@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from surgpose import schema, yolo
+from surgpose.video_io import spread
 
 #: Exports that `Detector` can run, by the suffix each gets beside `<stem>.pt`. Ultralytics makes them with
 #: `dynamic=True`: any input size, so a 4:3 video runs at 640x480 rather than padded to 640x640 and one
@@ -39,24 +40,33 @@ POLYGON_TOLERANCE_PX = 1.0
 TRACKERS = ("bytetrack.yaml", "botsort.yaml")
 
 
+def add_model_args(parser: argparse.ArgumentParser, exports: Sequence[str] = tuple(EXPORTS),
+                   default_export: str | None = None, conf_help: str = "confidence threshold") -> None:
+    """Model and preprocessing flags of every script that runs a model (`predict.py`, `video.py`,
+    `evaluate.py`)."""
+    parser.add_argument("--imgsz", type=int, default=640, help="inference size (pixels)")
+    parser.add_argument("--conf", type=float, default=0.25, help=conf_help)
+    parser.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold")
+    parser.add_argument("--device", default="", help="'' auto, cpu, 0, mps")
+    parser.add_argument("--max_det", type=int, default=300, help="maximum detections per image")
+    parser.add_argument("--scales", type=float, nargs="+", default=[1.0],
+                        help="multi-scale inference: imgsz multipliers whose results are fused, e.g. 0.75 1 1.25")
+    help_int8 = ("; int8: OpenVINO quantised on frames of the input, head kept in float (fastest on CPU)"
+                 if "int8" in exports else "; to score an INT8 model, pass the *_int8_openvino_model/ that "
+                                            "video.py or predict.py made")
+    parser.add_argument("--export", choices=[*exports, "none", "auto"], default=default_export or "none",
+                        help="run an Ultralytics export of .pt weights (made once, cached beside them); "
+                             "auto: openvino on CPU, PyTorch on GPU" + help_int8)
+    parser.add_argument("--pre_clahe", action="store_true", help="CLAHE on each image before the model")
+    parser.add_argument("--clahe_clip", type=float, default=2.0, help="CLAHE clip limit for --pre_clahe")
+
+
 def add_inference_args(parser: argparse.ArgumentParser, default_export: str | None = None) -> None:
     """Model, preprocessing and drawing flags shared by `predict.py` and `video.py`."""
     parser.add_argument("--weights", required=True, help="pose or segmentation .pt, .onnx or *_openvino_model/")
     parser.add_argument("--seg_weights", default=None, help="also run this segmentation model and merge by overlap")
-    parser.add_argument("--imgsz", type=int, default=640, help="inference size (pixels)")
-    parser.add_argument("--conf", type=float, default=0.25, help="confidence threshold")
-    parser.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold")
-    parser.add_argument("--device", default="", help="'' auto, cpu, 0, mps")
-    parser.add_argument("--max_det", type=int, default=300, help="maximum detections per image")
+    add_model_args(parser, default_export=default_export)
     parser.add_argument("--retina_masks", action="store_true", help="masks at full image resolution")
-    parser.add_argument("--scales", type=float, nargs="+", default=[1.0],
-                        help="multi-scale inference: imgsz multipliers whose results are fused, e.g. 0.75 1 1.25")
-    parser.add_argument("--export", choices=[*EXPORTS, "none", "auto"], default=default_export or "none",
-                        help="run an Ultralytics export of .pt weights (made once, cached beside them); "
-                             "auto: openvino on CPU, PyTorch on GPU; int8: OpenVINO quantised on frames "
-                             "of the input, head kept in float (fastest on CPU)")
-    parser.add_argument("--pre_clahe", action="store_true", help="CLAHE on each image before the model")
-    parser.add_argument("--clahe_clip", type=float, default=2.0, help="CLAHE clip limit for --pre_clahe")
     parser.add_argument("--draw_kpts", action=argparse.BooleanOptionalAction, default=True,
                         help="draw keypoints and skeleton on overlays")
     parser.add_argument("--kpt_conf", type=float, default=0.5, help="keypoints below this confidence are not drawn")
@@ -95,6 +105,11 @@ def clahe(image: np.ndarray, clip_limit: float = 2.0, tile: int = 8) -> np.ndarr
     return cv2.cvtColor(lab, cv2.COLOR_LAB2BGR)
 
 
+def model_view(image: np.ndarray, pre_clahe: bool = False, clahe_clip: float = 2.0) -> np.ndarray:
+    """The image as the model sees it: after the optional CLAHE preprocessing."""
+    return clahe(image, clahe_clip) if pre_clahe else image
+
+
 def read_images(files: Iterable[str | Path], pre_clahe: bool = False,
                 clahe_clip: float = 2.0) -> Iterator[tuple[Path, np.ndarray]]:
     """`(path, image the model sees)` for each image file; an unreadable image is an error naming it."""
@@ -102,7 +117,7 @@ def read_images(files: Iterable[str | Path], pre_clahe: bool = False,
         image = cv2.imread(str(path))
         if image is None:
             raise ValueError(f"cannot read image {path}")
-        yield path, clahe(image, clahe_clip) if pre_clahe else image
+        yield path, model_view(image, pre_clahe, clahe_clip)
 
 
 def predict_images(detector: "Detector", files: Iterable[str | Path], pre_clahe: bool = False,
@@ -118,7 +133,7 @@ def image_calibration(files: Sequence[str | Path], pre_clahe: bool = False,
                       clahe_clip: float = 2.0) -> Callable[[], list[np.ndarray]]:
     """INT8 calibration images for `files`: up to CALIBRATION_FRAMES of them, spread evenly, preprocessed
     as the model will see them (read only if an export is made)."""
-    picked = [files[i] for i in np.unique(np.linspace(0, len(files) - 1, CALIBRATION_FRAMES).astype(int))]
+    picked = [files[i] for i in spread(len(files), CALIBRATION_FRAMES)]
     return lambda: [seen for _, seen in read_images(picked, pre_clahe, clahe_clip)]
 
 

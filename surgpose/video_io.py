@@ -62,14 +62,18 @@ def open_video(path: Path, folder_fps: float = 30.0) -> cv2.VideoCapture | Frame
     return FrameFolder(path, folder_fps) if path.is_dir() else cv2.VideoCapture(str(path))
 
 
+def spread(total: int, count: int) -> list[int]:
+    """Up to `count` distinct indices into `total` items, spread evenly from the first to the last."""
+    return np.unique(np.linspace(0, max(total - 1, 0), count).astype(int)).tolist()
+
+
 def sample_frames(path: str | Path, count: int) -> list[np.ndarray]:
     """Up to `count` frames spread evenly over a video or a folder of frames (e.g. to calibrate INT8)."""
     cap = open_video(Path(path))
     frames = []
     try:
-        last = max(int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) - 1, 0)
-        for index in np.unique(np.linspace(0, last, count).astype(int)):
-            cap.set(cv2.CAP_PROP_POS_FRAMES, int(index))
+        for index in spread(int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), count):
+            cap.set(cv2.CAP_PROP_POS_FRAMES, index)
             ok, frame = cap.read()
             if ok:
                 frames.append(frame)
