@@ -28,6 +28,7 @@ from surgpose.inference import (  # noqa: E402
     image_calibration,
     predict_images,
     predictions_document,
+    resolve_export,
     save_labels,
 )
 
@@ -72,7 +73,8 @@ def run(
     out = Path(out_dir)
     files = list_images(source)
     detector = Detector(weights, seg_weights, imgsz=imgsz, conf=conf, iou=iou, device=device, max_det=max_det,
-                        retina_masks=retina_masks, scales=scales, export=export,
+                        retina_masks=retina_masks, scales=scales,
+                        export=resolve_export(export, device, calibration_frames=len(files)),
                         calibration=image_calibration(files, pre_clahe, clahe_clip))
     images: dict[str, list[dict]] = {}
     for path, seen, instances in predict_images(detector, files, pre_clahe, clahe_clip):

@@ -4,9 +4,11 @@
     python video.py --weights best.pt --video clip.mp4 --out_dir out/ --track bytetrack.yaml --smooth
     python video.py --weights best.pt --video clip.mp4 --out_dir out/ --scales 0.75 1 1.25 --pre_clahe
 
-On CPU the default `--export auto` runs a float32 OpenVINO export of the weights (made once, beside them):
-the same predictions as PyTorch, about 2x faster on 2 cores. `--export int8` quantises that export (head
-kept in float) on frames of this video: 1.4-2x faster again, keypoints nearly unchanged (README figures).
+On CPU the default `--export auto` runs the fastest backend: an OpenVINO INT8 export of the weights,
+quantised (head kept in float) on 128 frames of the first video of 32 frames or more it sees, then cached
+beside them (about a minute, once). About 2.5-4x PyTorch's speed on 2 cores, keypoints nearly unchanged
+(README figures). Shorter inputs get the float32 OpenVINO export (PyTorch's predictions, about 2x faster);
+`--export openvino` or `none` choose explicitly, and a GPU runs PyTorch.
 Writes, in OUT/:
   annotated.mp4       every processed frame with the predictions drawn (same size; fps / stride)
   labels/, labels_seg/  `<video>_<frame>.txt` YOLO pose / segmentation labels with a trailing confidence
@@ -44,6 +46,7 @@ from surgpose.inference import (  # noqa: E402
     add_inference_args,
     model_view,
     predictions_document,
+    resolve_export,
     save_labels,
 )
 from surgpose.video_io import VideoReader, Worker, sample_frames, video_writer  # noqa: E402
@@ -81,7 +84,9 @@ def run(
     out = Path(out_dir)
     reader = VideoReader(video, stride=stride)  # fails fast on a missing or undecodable video
     detector = Detector(weights, seg_weights, imgsz=imgsz, conf=conf, iou=iou, device=device, max_det=max_det,
-                        retina_masks=retina_masks, scales=scales, export=export,
+                        retina_masks=retina_masks, scales=scales,
+                        export=resolve_export(export, device, calibration_frames=reader.frame_count),
+                        frame_shape=reader.size[::-1],
                         calibration=lambda: [model_view(f, pre_clahe, clahe_clip)
                                              for f in sample_frames(video, CALIBRATION_FRAMES)])
     if smooth and not track:

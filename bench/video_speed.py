@@ -32,7 +32,13 @@ import cv2  # noqa: E402
 from ultralytics import YOLO  # noqa: E402
 
 import video  # noqa: E402
-from surgpose.inference import CALIBRATION_FRAMES, EXPORTS, export_weights, prefer_fp32_openvino  # noqa: E402
+from surgpose.inference import (  # noqa: E402
+    CALIBRATION_FRAMES,
+    EXPORTS,
+    export_weights,
+    prefer_fp32_openvino,
+    resolve_export,
+)
 from surgpose.video_io import sample_frames  # noqa: E402
 
 BACKENDS = ("pytorch", *EXPORTS)
@@ -74,8 +80,8 @@ def video_py_fps(weights: Path, clip: Path, imgsz: int, conf: float, out: Path) 
     return record["fps_processed"]
 
 
-def run(weights: str | Path, video_path: str | Path, imgsz: list[int], frames: int = 150, conf: float = 0.25,
-        repeats: int = 3) -> dict:
+def run(weights: str | Path, video_path: str | Path, imgsz: list[int], frames: int = 300, conf: float = 0.25,
+        repeats: int = 5) -> dict:
     """Measure everything, interleaved and repeated (shared machines are noisy); return fps per imgsz."""
     weights = Path(weights)
     results: dict = {}
@@ -92,17 +98,21 @@ def run(weights: str | Path, video_path: str | Path, imgsz: list[int], frames: i
                     runs.setdefault(f"video_py_{b}", []).append(
                         video_py_fps(models[b], clip, size, conf, Path(tmp) / f"out_{b}_{size}"))
             row = {k: statistics.median(v) for k, v in runs.items()}
-            for b in BACKENDS:
-                row[f"ratio_{b}"] = row[f"video_py_{b}"] / row[f"plain_{b}"]
+            for b in BACKENDS:  # the ratio of each back-to-back pair: both runs saw the same machine state
+                row[f"ratio_{b}"] = statistics.median(v / p for v, p in zip(runs[f"video_py_{b}"], runs[f"plain_{b}"]))
                 row[f"speedup_{b}"] = row[f"plain_{b}"] / row["plain_pytorch"]
             results[size] = {"median": row, "runs": runs}
-            print(f"\nimgsz {size} (median of {repeats}; speed-up: plain fps over plain PyTorch)")
+            print(f"\nimgsz {size} (median of {repeats}; speed-up: plain fps over plain PyTorch; vs plain: median "
+                  "ratio of back-to-back runs)")
             print(f"  {'backend':9s} {'plain fps':>9s} {'ms/frame':>8s} {'speed-up':>8s} {'video.py fps':>12s} "
                   f"{'ms/frame':>8s} {'vs plain':>8s}")
             for b in BACKENDS:
                 plain, vid = row[f"plain_{b}"], row[f"video_py_{b}"]
                 print(f"  {b:9s} {plain:9.1f} {1000 / plain:8.1f} {row[f'speedup_{b}']:7.2f}x {vid:12.1f} "
                       f"{1000 / vid:8.1f} {row[f'ratio_{b}']:8.2f}")
+            fastest = max(BACKENDS, key=lambda b: row[f"video_py_{b}"])
+            default = resolve_export("auto", "cpu", frames) or "pytorch"
+            print(f"  fastest video.py backend: {fastest}; video.py's default (--export auto) on the CPU: {default}")
     return results
 
 
@@ -111,9 +121,9 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--weights", required=True, help="PyTorch .pt weights (exports are made beside them)")
     p.add_argument("--video", required=True, dest="video_path")
     p.add_argument("--imgsz", type=int, nargs="+", default=[320, 640])
-    p.add_argument("--frames", type=int, default=150, help="frames of the video to use")
+    p.add_argument("--frames", type=int, default=300, help="frames of the video to use")
     p.add_argument("--conf", type=float, default=0.25, help="confidence threshold (lower: more to draw and write)")
-    p.add_argument("--repeats", type=int, default=3, help="interleaved repetitions; medians are reported")
+    p.add_argument("--repeats", type=int, default=5, help="interleaved repetitions; medians are reported")
     return p.parse_args(argv)
 
 

@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -33,6 +34,10 @@ EXPORTS = {"onnx": ".onnx", "openvino": "_openvino_model", "int8": "_int8_openvi
 #: Frames sampled for INT8 calibration (Ultralytics recommends a few hundred; 128 keeps the export near a minute).
 CALIBRATION_FRAMES = 128
 
+#: Fewest input frames for `--export auto` to quantise: the INT8 export is cached and reused on later
+#: inputs, so it should not be calibrated on a handful of frames (a short demo clip, a few images).
+MIN_CALIBRATION_FRAMES = 32
+
 #: Largest outline change allowed when simplifying predicted mask polygons (original pixels).
 POLYGON_TOLERANCE_PX = 1.0
 
@@ -51,12 +56,14 @@ def add_model_args(parser: argparse.ArgumentParser, exports: Sequence[str] = tup
     parser.add_argument("--max_det", type=int, default=300, help="maximum detections per image")
     parser.add_argument("--scales", type=float, nargs="+", default=[1.0],
                         help="multi-scale inference: imgsz multipliers whose results are fused, e.g. 0.75 1 1.25")
+    help_auto = (f"auto: on CPU int8 when the input has {MIN_CALIBRATION_FRAMES}+ frames, else openvino; PyTorch on GPU"
+                 if "int8" in exports else "auto: openvino on CPU, PyTorch on GPU")
     help_int8 = ("; int8: OpenVINO quantised on frames of the input, head kept in float (fastest on CPU)"
                  if "int8" in exports else "; to score an INT8 model, pass the *_int8_openvino_model/ that "
                                             "video.py or predict.py made")
     parser.add_argument("--export", choices=[*exports, "none", "auto"], default=default_export or "none",
-                        help="run an Ultralytics export of .pt weights (made once, cached beside them); "
-                             "auto: openvino on CPU, PyTorch on GPU" + help_int8)
+                        help="run an Ultralytics export of .pt weights (made once, cached beside them); " + help_auto
+                             + help_int8)
     parser.add_argument("--pre_clahe", action="store_true", help="CLAHE on each image before the model")
     parser.add_argument("--clahe_clip", type=float, default=2.0, help="CLAHE clip limit for --pre_clahe")
 
@@ -74,13 +81,16 @@ def add_inference_args(parser: argparse.ArgumentParser, default_export: str | No
                         help="end each YOLO label line with the instance confidence (curation reads it)")
 
 
-def resolve_export(export: str | None, device: str = "") -> str | None:
-    """`auto` means the fastest CPU backend (OpenVINO) when inference runs on the CPU, else PyTorch."""
+def resolve_export(export: str | None, device: str = "", calibration_frames: int = 0) -> str | None:
+    """`auto` means the fastest backend that fits: PyTorch on a GPU; on the CPU OpenVINO INT8 when the input
+    offers at least MIN_CALIBRATION_FRAMES images to calibrate on, else float OpenVINO."""
     if export == "auto":
         import torch
 
         on_cpu = device == "cpu" or (device in ("", None) and not torch.cuda.is_available())
-        return "openvino" if on_cpu else None
+        if not on_cpu:
+            return None
+        return "int8" if calibration_frames >= MIN_CALIBRATION_FRAMES else "openvino"
     return None if export in (None, "none") else export
 
 
@@ -164,6 +174,8 @@ def export_weights(weights: str | Path, fmt: str, imgsz: int, device: str = "cpu
         if not images:
             raise ValueError("--export int8 needs calibration images (video.py and predict.py take them from the "
                              "input)")
+    print(f"exporting {weights} to {fmt} (once, cached as {target})"
+          + (f": calibrating on {len(images)} images takes about a minute" if images else ""), file=sys.stderr)
     # Export in a hidden staging folder beside the weights: an interruption leaves no half-written target.
     with tempfile.TemporaryDirectory(dir=weights.parent, prefix=".export_") as tmp:
         if images is not None:
@@ -345,21 +357,25 @@ class Detector:
     def __init__(self, weights: str | Path, seg_weights: str | Path | None = None, imgsz: int = 640,
                  conf: float = 0.25, iou: float = 0.7, device: str = "", max_det: int = 300,
                  retina_masks: bool = False, scales: Sequence[float] = (1.0,), export: str | None = None,
-                 fuse_iou: float = 0.55, calibration: Callable[[], Sequence[np.ndarray]] | None = None):
+                 fuse_iou: float = 0.55, calibration: Callable[[], Sequence[np.ndarray]] | None = None,
+                 frame_shape: tuple[int, int] | None = None):
+        """`frame_shape` (height, width) of the images to come, when known (a video), warms the models up on
+        that shape: a dynamic export compiles per input shape, about 0.1 s that the first frame would pay."""
         self.sizes = list(dict.fromkeys(stride_multiple(imgsz * s) for s in scales))  # distinct sizes only
         self.options = dict(conf=conf, iou=iou, device=device, max_det=max_det, retina_masks=retina_masks,
                             verbose=False)
         self.conf = conf
-        self.export = export = resolve_export(export, device)
+        export = resolve_export(export, device)
         self.fuse_iou = fuse_iou
         self.weights = [str(w) for w in (weights, seg_weights) if w]
+        self.export = export if any(w.endswith(".pt") for w in self.weights) else None  # exports run as given
         self.models = [self._model(w, export, device, stride_multiple(imgsz), calibration) for w in self.weights]
         self.tasks = [m.task for m in self.models]
         if seg_weights and self.tasks != ["pose", "segment"]:
             raise ValueError(f"--weights must be a pose model and --seg_weights a segmentation model, got {self.tasks}")
         for model in self.models:  # build predictors now: the first frame should not pay for set-up
             for size in self.sizes:
-                model.predict(np.zeros((size, size, 3), np.uint8), imgsz=size, **self.options)
+                model.predict(np.zeros((*(frame_shape or (size, size)), 3), np.uint8), imgsz=size, **self.options)
 
     def _model(self, weights: str | Path, export: str | None, device: str, imgsz: int,
                calibration: Callable[[], Sequence[np.ndarray]] | None) -> Any:

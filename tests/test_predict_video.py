@@ -11,9 +11,11 @@ import torch
 
 import predict
 import video
-from datasets import read_video, tiny_dataset, trained_run
+from datasets import read_video, tiny_dataset, trained_run, write_clip
 from surgpose import schema
 from surgpose.inference import (
+    EXPORTS,
+    MIN_CALIBRATION_FRAMES,
     Detector,
     KeypointSmoother,
     OneEuro,
@@ -214,7 +216,7 @@ def test_video_exported_model(data, pose_weights, tmp_path, fmt, made):
     assert sorted(p.name for p in weights.parent.iterdir()) == sorted(["best.pt", made, *float_export])  # no staging
     again = video.run(weights=weights.parent / made, video=data["clip"], out_dir=tmp_path / "again", imgsz=64,
                       conf=LOW_CONF, max_frames=5)  # the export itself is accepted as --weights
-    assert again["frames_done"] == 5
+    assert again["frames_done"] == 5 and again["model"]["export"] is None  # run as given, not exported again
     if fmt != "int8":  # a float export predicts what PyTorch predicts
         plain = video.run(weights=weights, video=data["clip"], out_dir=tmp_path / "pt", imgsz=64, conf=LOW_CONF,
                           export="none", max_frames=5)
@@ -227,6 +229,19 @@ def test_video_exported_model(data, pose_weights, tmp_path, fmt, made):
                 match = max(ib, key=lambda j: box_iou(inst["bbox"], j["bbox"]) if j["class"] == inst["class"] else 0)
                 assert box_iou(inst["bbox"], match["bbox"]) > 0.9
                 assert abs(inst["score"] - match["score"]) < 0.01
+
+
+@pytest.mark.parametrize("frames, chosen", [(MIN_CALIBRATION_FRAMES - 1, "openvino"), (MIN_CALIBRATION_FRAMES, "int8")])
+def test_video_auto_export_is_int8_when_the_video_can_calibrate_it(pose_weights, tmp_path, frames, chosen):
+    weights = tmp_path / "w" / "best.pt"
+    weights.parent.mkdir()
+    weights.write_bytes(pose_weights.read_bytes())
+    clip = write_clip(tmp_path / "clip.mp4", frames=frames)
+    record = video.run(weights=weights, video=clip, out_dir=tmp_path / "out", imgsz=64, conf=LOW_CONF, device="cpu",
+                       max_frames=3)  # export="auto" is the default
+    assert record["model"]["export"] == chosen and record["frames_done"] == 3
+    assert (weights.parent / f"best{EXPORTS[chosen]}").is_dir()
+    assert (weights.parent / "best_int8_openvino_model").is_dir() == (chosen == "int8")  # no INT8 from a short clip
 
 
 def test_int8_export_needs_calibration_frames(pose_weights, tmp_path):
