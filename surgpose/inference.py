@@ -10,6 +10,7 @@ along each track with a One-Euro filter.
 from __future__ import annotations
 
 import argparse
+import ast
 import logging
 import math
 import os
@@ -22,6 +23,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import yaml
 
 from surgpose import schema, yolo
 from surgpose.video_io import spread
@@ -189,6 +191,21 @@ def export_weights(weights: str | Path, fmt: str, imgsz: int, device: str = "cpu
             shutil.rmtree(target) if target.is_dir() else target.unlink()
         shutil.move(staged, target)
     return target
+
+
+def export_is_dynamic(path: Path) -> bool:
+    """Whether an Ultralytics export takes any input size, from the metadata it carries (`args.dynamic`)."""
+    if path.is_dir():
+        meta = path / "metadata.yaml"
+        args = (yaml.safe_load(meta.read_text()) or {}).get("args") if meta.is_file() else None
+    elif path.suffix == ".onnx":
+        import onnx
+
+        props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+        args = ast.literal_eval(props["args"]) if "args" in props else None
+    else:
+        return False
+    return bool((args or {}).get("dynamic"))
 
 
 def quantize_openvino(fp32_dir: Path, out_dir: Path, images: Sequence[np.ndarray], imgsz: int) -> Path:
@@ -382,8 +399,9 @@ class Detector:
         path = Path(weights)
         if export and path.suffix == ".pt":
             path = export_weights(path, export, imgsz, device or "cpu", calibration)
-        elif path.suffix != ".pt" and len(self.sizes) > 1:
-            raise ValueError(f"{weights} may have a fixed input size: for --scales pass the .pt and --export")
+        elif path.suffix != ".pt" and len(self.sizes) > 1 and not export_is_dynamic(path):
+            raise ValueError(f"{weights} was exported for one input size, so --scales cannot run it: export with "
+                             "dynamic=True, or pass the .pt with --export")
         if path.is_dir() and path.name.endswith("openvino_model"):
             prefer_fp32_openvino()
         return load_model(path)

@@ -215,11 +215,11 @@ def test_video_exported_model(data, pose_weights, tmp_path, fmt, made):
     float_export = ["best_openvino_model"] if fmt == "int8" else []  # int8 quantises the float export
     assert sorted(p.name for p in weights.parent.iterdir()) == sorted(["best.pt", made, *float_export])  # no staging
     again = video.run(weights=weights.parent / made, video=data["clip"], out_dir=tmp_path / "again", imgsz=64,
-                      conf=LOW_CONF, max_frames=5)  # the export itself is accepted as --weights
+                      conf=LOW_CONF, max_frames=5, scales=(1.0, 1.5))  # the (dynamic) export itself as --weights
     assert again["frames_done"] == 5 and again["model"]["export"] is None  # run as given, not exported again
     if fmt != "int8":  # a float export predicts what PyTorch predicts
         plain = video.run(weights=weights, video=data["clip"], out_dir=tmp_path / "pt", imgsz=64, conf=LOW_CONF,
-                          export="none", max_frames=5)
+                          export="none", max_frames=5, scales=(1.0, 1.5))
         assert plain["frames_done"] == 5
         for a, b in zip(*(read_jsonl(tmp_path / d / "predictions.jsonl") for d in ("pt", "again"))):
             ia, ib = next(iter(a["images"].values())), next(iter(b["images"].values()))
@@ -242,6 +242,15 @@ def test_video_auto_export_is_int8_when_the_video_can_calibrate_it(pose_weights,
     assert record["model"]["export"] == chosen and record["frames_done"] == 3
     assert (weights.parent / f"best{EXPORTS[chosen]}").is_dir()
     assert (weights.parent / "best_int8_openvino_model").is_dir() == (chosen == "int8")  # no INT8 from a short clip
+
+
+def test_fixed_size_export_refuses_scales(data, pose_weights, tmp_path):
+    weights = tmp_path / "best.pt"
+    weights.write_bytes(pose_weights.read_bytes())
+    fixed = Path(load_model(weights).export(format="onnx", imgsz=64, dynamic=False, device="cpu"))
+    with pytest.raises(ValueError, match="exported for one input size"):
+        Detector(fixed, imgsz=64, scales=(1.0, 1.5))
+    assert Detector(fixed, imgsz=64).predict(read_video(data["clip"])[0]) is not None  # one size is fine
 
 
 def test_int8_export_needs_calibration_frames(pose_weights, tmp_path):
