@@ -193,19 +193,23 @@ def export_weights(weights: str | Path, fmt: str, imgsz: int, device: str = "cpu
     return target
 
 
-def export_is_dynamic(path: Path) -> bool:
-    """Whether an Ultralytics export takes any input size, from the metadata it carries (`args.dynamic`)."""
+def export_metadata(path: Path) -> dict:
+    """The metadata an Ultralytics export carries (`names`, `imgsz`, `args` such as `dynamic`), read without
+    compiling the network; {} for PyTorch weights or an export without it."""
     if path.is_dir():
         meta = path / "metadata.yaml"
-        args = (yaml.safe_load(meta.read_text()) or {}).get("args") if meta.is_file() else None
-    elif path.suffix == ".onnx":
+        return (yaml.safe_load(meta.read_text()) or {}) if meta.is_file() else {}
+    if path.suffix == ".onnx":
         import onnx
 
         props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
-        args = ast.literal_eval(props["args"]) if "args" in props else None
-    else:
-        return False
-    return bool((args or {}).get("dynamic"))
+        return {k: ast.literal_eval(v) if k in ("names", "imgsz", "args") else v for k, v in props.items()}
+    return {}
+
+
+def takes_any_size(weights: Path) -> bool:
+    """Whether weights run at any input size: PyTorch weights, or an export made with `dynamic=True`."""
+    return weights.suffix == ".pt" or bool((export_metadata(weights).get("args") or {}).get("dynamic"))
 
 
 def quantize_openvino(fp32_dir: Path, out_dir: Path, images: Sequence[np.ndarray], imgsz: int) -> Path:
@@ -249,7 +253,7 @@ def load_model(weights: str | Path) -> Any:
         raise FileNotFoundError(f"weights not found: {path}")
     try:
         model = YOLO(str(path))
-        names = model.names  # read once: for an export each read sets up (compiles) a predictor
+        names = export_metadata(path).get("names") or model.names  # for an export, model.names compiles it
         names = [names[i] for i in sorted(names)]
     except Exception as e:  # Ultralytics raises many types for bad files; the user needs one message
         raise ValueError(f"cannot load weights {path}: {type(e).__name__}: {e}") from e
@@ -399,7 +403,7 @@ class Detector:
         path = Path(weights)
         if export and path.suffix == ".pt":
             path = export_weights(path, export, imgsz, device or "cpu", calibration)
-        elif path.suffix != ".pt" and len(self.sizes) > 1 and not export_is_dynamic(path):
+        elif len(self.sizes) > 1 and not takes_any_size(path):
             raise ValueError(f"{weights} was exported for one input size, so --scales cannot run it: export with "
                              "dynamic=True, or pass the .pt with --export")
         if path.is_dir() and path.name.endswith("openvino_model"):

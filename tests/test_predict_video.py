@@ -316,6 +316,12 @@ def test_clear_errors(data, pose_weights, tmp_path):
     torch.save(ckpt, foreign)
     with pytest.raises(ValueError, match="expects \\['needle_holder', 'tweezers'\\]"):
         video.run(weights=foreign, video=data["clip"], out_dir=tmp_path, export=None)
+    ours = tmp_path / "ours.pt"
+    ours.write_bytes(pose_weights.read_bytes())
+    meta = export_weights(ours, "openvino", 64) / "metadata.yaml"  # an export's classes come from its metadata
+    meta.write_text(meta.read_text().replace("needle_holder", "scissors"))
+    with pytest.raises(ValueError, match="predict classes \\['scissors', 'tweezers'\\]"):
+        load_model(meta.parent)
 
 
 def instance(cls: str, score: float, box: list[float], kpt_offset: float = 0.0, polygon: bool = False) -> dict:
