@@ -184,9 +184,16 @@ def export_weights(weights: str | Path, fmt: str, imgsz: int, device: str = "cpu
             fp32 = export_weights(weights, "openvino", imgsz, device)
             staged = quantize_openvino(fp32, Path(tmp) / target.name, images, imgsz)
         else:
+            from ultralytics.utils import LOGGER
+
             model = load_model(shutil.copy2(weights, tmp))
-            staged = Path(model.export(format=fmt, dynamic=True, imgsz=imgsz, device=device, half=False,
-                                       verbose=False))
+            level = LOGGER.level
+            LOGGER.setLevel(logging.WARNING)  # its summary names the staging folder and commands that don't apply
+            try:
+                staged = Path(model.export(format=fmt, dynamic=True, imgsz=imgsz, device=device, half=False,
+                                           verbose=False))
+            finally:
+                LOGGER.setLevel(level)
         if target.exists():
             shutil.rmtree(target) if target.is_dir() else target.unlink()
         shutil.move(staged, target)
