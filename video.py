@@ -38,7 +38,6 @@ from tqdm import tqdm  # noqa: E402
 from surgpose.draw import draw_instances  # noqa: E402
 from surgpose.files import write_image, write_json  # noqa: E402
 from surgpose.inference import (  # noqa: E402
-    CALIBRATION_FRAMES,
     TRACKERS,
     Detector,
     KeypointSmoother,
@@ -48,8 +47,9 @@ from surgpose.inference import (  # noqa: E402
     predictions_document,
     resolve_export,
     save_labels,
+    video_calibration,
 )
-from surgpose.video_io import VideoReader, Worker, sample_frames, video_writer  # noqa: E402
+from surgpose.video_io import VideoReader, Worker, video_writer  # noqa: E402
 
 #: Per-frame file stem: `<video stem>_<frame index>`; Phase 3 finds the frame by this index.
 FRAME_STEM = "{video}_{frame:06d}"
@@ -87,8 +87,7 @@ def run(
                         retina_masks=retina_masks, scales=scales,
                         export=resolve_export(export, device, calibration_frames=reader.frame_count),
                         frame_shape=reader.size[::-1],
-                        calibration=lambda: [model_view(f, pre_clahe, clahe_clip)
-                                             for f in sample_frames(video, CALIBRATION_FRAMES)])
+                        calibration=video_calibration(video, pre_clahe, clahe_clip))
     if smooth and not track:
         track = TRACKERS[0]  # smoothing follows tracks
     tracker = Tracker(track) if track else None

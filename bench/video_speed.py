@@ -33,13 +33,12 @@ from ultralytics import YOLO  # noqa: E402
 
 import video  # noqa: E402
 from surgpose.inference import (  # noqa: E402
-    CALIBRATION_FRAMES,
     EXPORTS,
     export_weights,
     prefer_fp32_openvino,
     resolve_export,
+    video_calibration,
 )
-from surgpose.video_io import sample_frames  # noqa: E402
 
 BACKENDS = ("pytorch", *EXPORTS)
 prefer_fp32_openvino()  # as video.py does; set before any OpenVINO model loads, so plain runs get it too
@@ -87,8 +86,7 @@ def run(weights: str | Path, video_path: str | Path, imgsz: list[int], frames: i
     results: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         clip = cut_clip(Path(video_path), Path(tmp) / "clip.mp4", frames)
-        models = {"pytorch": weights, **{fmt: export_weights(weights, fmt, max(imgsz), "cpu",
-                                                            lambda: sample_frames(clip, CALIBRATION_FRAMES))
+        models = {"pytorch": weights, **{fmt: export_weights(weights, fmt, max(imgsz), "cpu", video_calibration(clip))
                                          for fmt in EXPORTS}}  # dynamic exports: one serves every size
         for size in imgsz:
             runs: dict[str, list[float]] = {}

@@ -26,7 +26,7 @@ import numpy as np
 import yaml
 
 from surgpose import schema, yolo
-from surgpose.video_io import spread
+from surgpose.video_io import sample_frames, spread
 
 #: Exports that `Detector` can run, by the suffix each gets beside `<stem>.pt`. Ultralytics makes them with
 #: `dynamic=True`: any input size, so a 4:3 video runs at 640x480 rather than padded to 640x640 and one
@@ -147,6 +147,13 @@ def image_calibration(files: Sequence[str | Path], pre_clahe: bool = False,
     as the model will see them (read only if an export is made)."""
     picked = [files[i] for i in spread(len(files), CALIBRATION_FRAMES)]
     return lambda: [seen for _, seen in read_images(picked, pre_clahe, clahe_clip)]
+
+
+def video_calibration(video: str | Path, pre_clahe: bool = False,
+                      clahe_clip: float = 2.0) -> Callable[[], list[np.ndarray]]:
+    """INT8 calibration frames for a video (or folder of frames): CALIBRATION_FRAMES of them, spread evenly,
+    preprocessed as the model will see them (decoded only if an export is made)."""
+    return lambda: [model_view(f, pre_clahe, clahe_clip) for f in sample_frames(video, CALIBRATION_FRAMES)]
 
 
 def stride_multiple(size: float, stride: int = 32) -> int:

@@ -48,6 +48,13 @@ def seg_weights(tmp_path_factory) -> Path:
     return trained_run(tmp_path_factory.getbasetemp(), "segment") / "weights" / "best.pt"
 
 
+def own_copy(weights: Path, dst: Path) -> Path:
+    """A copy of module-scoped weights at `dst`: exports land beside the weights, so each test needs its own."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_bytes(weights.read_bytes())
+    return dst
+
+
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
@@ -99,9 +106,7 @@ def test_predict_pose_folder(data, pose_weights, tmp_path):
 
 def test_predict_int8_segmentation_calibrated_on_the_source(data, seg_weights, tmp_path):
     images = data["seg"].parent / "images" / "val"
-    weights = tmp_path / "w" / "seg.pt"
-    weights.parent.mkdir()
-    weights.write_bytes(seg_weights.read_bytes())
+    weights = own_copy(seg_weights, tmp_path / "w" / "seg.pt")
     doc = predict.run(weights=weights, source=images, out_dir=tmp_path / "out", imgsz=64, conf=LOW_CONF,
                       export="int8")
     assert (weights.parent / "seg_int8_openvino_model").is_dir()
@@ -206,9 +211,7 @@ def test_video_track_smooth_multiscale(data, pose_weights, tmp_path):
 @pytest.mark.parametrize("fmt, made", [("openvino", "best_openvino_model"), ("onnx", "best.onnx"),
                                        ("int8", "best_int8_openvino_model")])
 def test_video_exported_model(data, pose_weights, tmp_path, fmt, made):
-    weights = tmp_path / "w" / "best.pt"
-    weights.parent.mkdir()
-    weights.write_bytes(pose_weights.read_bytes())
+    weights = own_copy(pose_weights, tmp_path / "w" / "best.pt")
     record = video.run(weights=weights, video=data["clip"], out_dir=tmp_path / "out", imgsz=64, conf=LOW_CONF,
                        export=fmt, max_frames=5, scales=(1.0, 1.5))  # one dynamic export serves both sizes
     assert record["frames_done"] == 5 and record["model"]["export"] == fmt
@@ -233,9 +236,7 @@ def test_video_exported_model(data, pose_weights, tmp_path, fmt, made):
 
 @pytest.mark.parametrize("frames, chosen", [(MIN_CALIBRATION_FRAMES - 1, "openvino"), (MIN_CALIBRATION_FRAMES, "int8")])
 def test_video_auto_export_is_int8_when_the_video_can_calibrate_it(pose_weights, tmp_path, frames, chosen):
-    weights = tmp_path / "w" / "best.pt"
-    weights.parent.mkdir()
-    weights.write_bytes(pose_weights.read_bytes())
+    weights = own_copy(pose_weights, tmp_path / "w" / "best.pt")
     clip = write_clip(tmp_path / "clip.mp4", frames=frames)
     record = video.run(weights=weights, video=clip, out_dir=tmp_path / "out", imgsz=64, conf=LOW_CONF, device="cpu",
                        max_frames=3)  # export="auto" is the default
@@ -245,8 +246,7 @@ def test_video_auto_export_is_int8_when_the_video_can_calibrate_it(pose_weights,
 
 
 def test_fixed_size_export_refuses_scales(data, pose_weights, tmp_path):
-    weights = tmp_path / "best.pt"
-    weights.write_bytes(pose_weights.read_bytes())
+    weights = own_copy(pose_weights, tmp_path / "best.pt")
     fixed = Path(load_model(weights).export(format="onnx", imgsz=64, dynamic=False, device="cpu"))
     with pytest.raises(ValueError, match="exported for one input size"):
         Detector(fixed, imgsz=64, scales=(1.0, 1.5))
@@ -254,8 +254,7 @@ def test_fixed_size_export_refuses_scales(data, pose_weights, tmp_path):
 
 
 def test_int8_export_needs_calibration_frames(pose_weights, tmp_path):
-    weights = tmp_path / "best.pt"
-    weights.write_bytes(pose_weights.read_bytes())
+    weights = own_copy(pose_weights, tmp_path / "best.pt")
     for calibration in (None, list):  # none given, or none found
         with pytest.raises(ValueError, match="needs calibration images"):
             export_weights(weights, "int8", 64, calibration=calibration)
@@ -316,8 +315,7 @@ def test_clear_errors(data, pose_weights, tmp_path):
     torch.save(ckpt, foreign)
     with pytest.raises(ValueError, match="expects \\['needle_holder', 'tweezers'\\]"):
         video.run(weights=foreign, video=data["clip"], out_dir=tmp_path, export=None)
-    ours = tmp_path / "ours.pt"
-    ours.write_bytes(pose_weights.read_bytes())
+    ours = own_copy(pose_weights, tmp_path / "ours.pt")
     meta = export_weights(ours, "openvino", 64) / "metadata.yaml"  # an export's classes come from its metadata
     meta.write_text(meta.read_text().replace("needle_holder", "scissors"))
     with pytest.raises(ValueError, match="predict classes \\['scissors', 'tweezers'\\]"):
