@@ -55,6 +55,8 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--articulation", type=float, nargs=2, default=list(d.articulation), metavar=("MIN", "MAX"),
                    help="jaw/arm opening, 0 closed .. 1 wide open")
     g.add_argument("--hand_probability", type=float, default=d.hand_probability, help="share of tools with a hand")
+    g.add_argument("--distractor_probability", type=float, default=d.distractor_probability,
+                   help="share of frames with unlabelled scissors on the field; 0 renders the frames of earlier versions")
     g.add_argument("--lights", type=int, nargs=2, default=list(d.lights), metavar=("MIN", "MAX"))
     g.add_argument("--kelvin", type=float, nargs=2, default=list(d.kelvin), metavar=("MIN", "MAX"),
                    help="light colour temperature")
@@ -66,7 +68,8 @@ def main(opt: argparse.Namespace) -> None:
     ranges = SceneRanges(min_tools=kwargs.pop("tools")[0], max_tools=opt.tools[1],
                          camera_distance=tuple(kwargs.pop("camera_distance")), max_tilt_deg=kwargs.pop("max_tilt"),
                          articulation=tuple(kwargs.pop("articulation")),
-                         hand_probability=kwargs.pop("hand_probability"), lights=tuple(kwargs.pop("lights")),
+                         hand_probability=kwargs.pop("hand_probability"),
+                         distractor_probability=kwargs.pop("distractor_probability"), lights=tuple(kwargs.pop("lights")),
                          kelvin=tuple(kwargs.pop("kelvin")))
     try:
         out = run(ranges=ranges, **kwargs)

@@ -1,4 +1,5 @@
-"""Parametric surgical instruments (tweezers, needle holders) whose parts really articulate.
+"""Parametric surgical instruments (tweezers, needle holders) whose parts really articulate, and
+scissors as unlabelled look-alikes.
 
 Keypoint labels stay exact at any opening because every keypoint rides on the rigid part that
 carries it: the renderer poses parts with `ToolModel.part_transforms` and labels with
@@ -12,7 +13,9 @@ Generated dimensions (drawn per tool from a `numpy.random.Generator`):
 - tweezers: length 11-18 cm, arm width 8-10 mm at the grip tapering to 1-1.5 mm at the tips,
   thickness 1-1.5 mm, tip centres 8-14 mm apart fully open, optional grip serrations;
 - needle holders: length 12-20 cm, jaws 1.5-2.5 cm beyond the box lock, finger-ring inner
-  diameter 1.6-2 cm, full jaw opening 30-40 degrees, optional gold rings (material "gold").
+  diameter 1.6-2 cm, full jaw opening 30-40 degrees, optional gold rings (material "gold");
+- scissors (distractors, `make_distractor`): length 13-19 cm, blades 32-45 % of it and 8-13 mm wide
+  together at the pivot, no teeth, box lock or ratchet, full opening 30-50 degrees.
 
 Keypoint sidecar: every OBJ has a JSON file with the same stem; coordinates are in the OBJ's own
 frame and units::
@@ -275,71 +278,108 @@ def _tweezers(rng: np.random.Generator) -> ToolModel:
                           [tip, tip * flip, np.zeros(3), handle, handle * flip], [0, 1, -1, 0, 1], max_deg)
 
 
-def _needle_holder(rng: np.random.Generator) -> ToolModel:
-    """Two scissor-like halves crossing at a box lock (the origin): the half with the left jaw
-    carries the right finger ring. The box lock and pivot screw ride on the right-jaw half."""
-    length = rng.uniform(0.12, 0.20)
-    jaw_len = rng.uniform(0.015, 0.025)               # beyond the box lock
-    ring_r = rng.uniform(0.016, 0.020) / 2            # inner radius
-    band = rng.uniform(0.0028, 0.0038)                # ring stock width
-    thick = rng.uniform(0.0025, 0.0035)
-    box_l, box_w = rng.uniform(0.008, 0.011), rng.uniform(0.007, 0.009)
-    jaw_w, jaw_tip_w = rng.uniform(0.0035, 0.005), rng.uniform(0.0015, 0.0025)   # both jaws together
-    shank_w = rng.uniform(0.0035, 0.0045)
-    screw_r = rng.uniform(0.0016, 0.0022)
-    ring_gap = rng.uniform(0.0005, 0.002)
-    max_deg = rng.uniform(30, 40)
-    ring_mat = int(rng.random() < 0.4)                # gold-plated rings (tungsten-carbide holders)
+@dataclass
+class RingedDims:
+    """Dimensions of a ring-handled instrument (needle holder, scissors), metres and degrees."""
 
-    tip_x = box_l / 2 + jaw_len
-    ring_out = ring_r + band
-    ring_c = np.array([tip_x - length + ring_out, ring_out + ring_gap])   # ring centre, |y|
-    r_mid = ring_r + band / 2
+    length: float
+    jaw_len: float        # jaws or blades beyond the pivot region
+    ring_r: float         # finger-ring inner radius
+    band: float           # ring stock width
+    thick: float
+    box_l: float          # pivot region along the axis (box lock, or the blades' overlap)
+    box_w: float
+    jaw_w: float          # both jaws/blades together at the pivot
+    jaw_tip_w: float
+    shank_w: float
+    screw_r: float
+    ring_gap: float
+    max_deg: float
+    ring_mat: int         # 1: gold-plated rings
+
+
+def _needle_holder(rng: np.random.Generator) -> ToolModel:
+    """Two halves crossing at a box lock, short toothed jaws, a ratchet between the rings."""
+    dims = RingedDims(
+        length=rng.uniform(0.12, 0.20), jaw_len=rng.uniform(0.015, 0.025), ring_r=rng.uniform(0.016, 0.020) / 2,
+        band=rng.uniform(0.0028, 0.0038), thick=rng.uniform(0.0025, 0.0035), box_l=rng.uniform(0.008, 0.011),
+        box_w=rng.uniform(0.007, 0.009), jaw_w=rng.uniform(0.0035, 0.005), jaw_tip_w=rng.uniform(0.0015, 0.0025),
+        shank_w=rng.uniform(0.0035, 0.0045), screw_r=rng.uniform(0.0016, 0.0022),
+        ring_gap=rng.uniform(0.0005, 0.002), max_deg=rng.uniform(30, 40),
+        ring_mat=int(rng.random() < 0.4))    # gold-plated rings (tungsten-carbide holders)
+    return _ringed("needle_holder", ("half_left_jaw", "half_right_jaw"), dims, surgical_jaws=True)
+
+
+def _scissors(rng: np.random.Generator) -> ToolModel:
+    """Operating scissors (Mayo, Metzenbaum): long smooth blades, a bare pivot screw, no ratchet.
+    Not a class of the schema: the renderer lays them on the field as unlabelled look-alikes."""
+    length = rng.uniform(0.13, 0.19)
+    dims = RingedDims(
+        length=length, jaw_len=rng.uniform(0.32, 0.45) * length, ring_r=rng.uniform(0.016, 0.021) / 2,
+        band=rng.uniform(0.0025, 0.0035), thick=rng.uniform(0.0018, 0.0028), box_l=rng.uniform(0.004, 0.006),
+        box_w=0.0, jaw_w=rng.uniform(0.008, 0.013), jaw_tip_w=rng.uniform(0.0008, 0.004),
+        shank_w=rng.uniform(0.0035, 0.0045), screw_r=rng.uniform(0.0018, 0.0026),
+        ring_gap=rng.uniform(0.0005, 0.002), max_deg=rng.uniform(30, 50), ring_mat=int(rng.random() < 0.2))
+    return _ringed("scissors", ("half_left_blade", "half_right_blade"), dims, surgical_jaws=False)
+
+
+def _ringed(class_name: str, names: tuple[str, str], d: RingedDims, surgical_jaws: bool) -> ToolModel:
+    """Two scissor-like halves crossing at the pivot (the origin): the half with the left jaw carries
+    the right finger ring, the pivot screw rides on the right-jaw half. `surgical_jaws` adds the
+    needle holder's gripping teeth, box lock and ratchet."""
+    tip_x = d.box_l / 2 + d.jaw_len
+    ring_out = d.ring_r + d.band
+    ring_c = np.array([tip_x - d.length + ring_out, ring_out + d.ring_gap])   # ring centre, |y|
+    r_mid = d.ring_r + d.band / 2
 
     def half(s: float) -> tuple[list[tuple], np.ndarray, np.ndarray]:
         """Pieces of the half whose jaw lies on the s*y side, its jaw tip and its ring centre."""
         x = np.linspace(0, tip_x, 40)
-        hw = np.interp(x, [0, box_l / 2, tip_x], [jaw_w / 2, jaw_w / 2, jaw_tip_w / 2]) * _round_end(tip_x - x, jaw_w)
-        jaw_h = np.interp(x, [0, tip_x], [thick / 2, 0.35 * thick])
+        hw = np.interp(x, [0, d.box_l / 2, tip_x], [d.jaw_w / 2, d.jaw_w / 2, d.jaw_tip_w / 2])
+        hw *= _round_end(tip_x - x, min(d.jaw_w, 0.005))
+        jaw_h = np.interp(x, [0, tip_x], [d.thick / 2, 0.35 * d.thick])
         pieces = [sweep(np.stack([x, s * hw / 2, np.zeros_like(x)], 1), hw / 2, jaw_h)]
         pitch = 0.0009                                 # gripping-face teeth, interleaved between halves
-        for xt in np.arange(box_l / 2 + 0.001 + (s < 0) * pitch / 2, tip_x - 0.0015, pitch):
+        for xt in np.arange(d.box_l / 2 + 0.001 + (s < 0) * pitch / 2, tip_x - 0.0015, pitch) if surgical_jaws else ():
             h = 0.8 * np.interp(xt, x, jaw_h)
             pieces.append(sweep([[xt, s * 3e-4, 0], [xt, -s * 3.5e-4, 0]], 2e-4, h, RECT))
 
         centre = np.array([ring_c[0], -s * ring_c[1]])
         alpha = np.radians(40)                         # shank meets the ring at its inner front
         join = centre + r_mid * np.array([np.cos(alpha), s * np.sin(alpha)])
-        p1 = np.array([-box_l / 2, -s * shank_w / 2])
+        p1 = np.array([-d.box_l / 2, -s * d.shank_w / 2])
         ctrl = p1 + [0.7 * (join[0] - p1[0]), 0.0]
         t = np.linspace(0, 1, 40)[:, None]
         bez = (1 - t) ** 2 * p1 + 2 * (1 - t) * t * ctrl + t ** 2 * join
         shank = np.vstack([[0.0, 0.0], bez])           # from the pivot, hidden inside the box lock
         grow = np.linspace(0, 1, len(shank))
         pieces.append(sweep(np.column_stack([shank, np.zeros(len(shank))]),
-                            (1 - 0.2 * grow) * shank_w / 2, (1 - 0.15 * grow) * thick / 2))
+                            (1 - 0.2 * grow) * d.shank_w / 2, (1 - 0.15 * grow) * d.thick / 2))
         a = np.linspace(0, 2 * np.pi, 48, endpoint=False)
         ring = np.column_stack([centre + r_mid * np.stack([np.cos(a), np.sin(a)], 1), np.zeros(len(a))])
-        pieces.append((*sweep(ring, band / 2, 0.45 * thick, ROUND, closed=True), ring_mat))
+        pieces.append((*sweep(ring, d.band / 2, 0.45 * d.thick, ROUND, closed=True), d.ring_mat))
 
-        x0, x1 = join[0] + 0.003, join[0] + 0.011      # ratchet: the halves' blocks overlap in z
-        edge = np.interp((x0 + x1) / 2, bez[::-1, 0], bez[::-1, 1]) + s * 0.4 * shank_w
-        y0, y1 = edge - s * 0.0005, s * 0.0006
-        pieces.append(sweep([[x0, (y0 + y1) / 2, s * thick / 4], [x1, (y0 + y1) / 2, s * thick / 4]],
-                            abs(y1 - y0) / 2, thick / 4, RECT))
+        if surgical_jaws:
+            x0, x1 = join[0] + 0.003, join[0] + 0.011      # ratchet: the halves' blocks overlap in z
+            edge = np.interp((x0 + x1) / 2, bez[::-1, 0], bez[::-1, 1]) + s * 0.4 * d.shank_w
+            y0, y1 = edge - s * 0.0005, s * 0.0006
+            pieces.append(sweep([[x0, (y0 + y1) / 2, s * d.thick / 4], [x1, (y0 + y1) / 2, s * d.thick / 4]],
+                                abs(y1 - y0) / 2, d.thick / 4, RECT))
         return pieces, np.array([tip_x, s * hw[-1] / 2, 0.0]), np.append(centre, 0.0)
 
     left, tip_left, ring_right = half(1.0)
     right, tip_right, ring_left = half(-1.0)
-    box = sweep(np.stack([np.linspace(-box_l / 2, box_l / 2, 5), np.zeros(5), np.zeros(5)], 1),
-                box_w / 2, 0.75 * thick, superellipse(16, 6.0))
-    screw = trimesh.creation.cylinder(radius=screw_r, height=1.5 * thick + 4e-4, sections=20)
-    right += [box, (screw.vertices, screw.faces)]
-    return _two_part_tool("needle_holder", ("half_left_jaw", "half_right_jaw"), left, right,
-                          [tip_left, tip_right, np.zeros(3), ring_left, ring_right], [0, 1, -1, 1, 0], max_deg)
+    screw = trimesh.creation.cylinder(radius=d.screw_r, height=1.5 * d.thick + 4e-4, sections=20)
+    right.append((screw.vertices, screw.faces))
+    if surgical_jaws:
+        right.append(sweep(np.stack([np.linspace(-d.box_l / 2, d.box_l / 2, 5), np.zeros(5), np.zeros(5)], 1),
+                           d.box_w / 2, 0.75 * d.thick, superellipse(16, 6.0)))
+    return _two_part_tool(class_name, names, left, right,
+                          [tip_left, tip_right, np.zeros(3), ring_left, ring_right], [0, 1, -1, 1, 0], d.max_deg)
 
 
 BUILDERS = {"tweezers": _tweezers, "needle_holder": _needle_holder}
+DISTRACTORS = {"scissors": _scissors}   # look-alikes rendered without labels
 
 
 def make_tool(class_name: str, rng: np.random.Generator) -> ToolModel:
@@ -347,6 +387,12 @@ def make_tool(class_name: str, rng: np.random.Generator) -> ToolModel:
     if class_name not in BUILDERS:
         raise ValueError(f"unknown class {class_name!r}; expected one of {', '.join(CLASSES)}")
     return BUILDERS[class_name](rng)
+
+
+def make_distractor(rng: np.random.Generator) -> ToolModel:
+    """A new instrument that is not in the schema (scissors), for the renderer to show unlabelled."""
+    kinds = sorted(DISTRACTORS)
+    return DISTRACTORS[kinds[rng.integers(len(kinds))]](rng)
 
 
 # ----------------------------------------------------------------------------- user meshes

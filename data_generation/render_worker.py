@@ -30,7 +30,7 @@ from data_generation.annotate import BACKGROUND, OTHER, instance_record  # noqa:
 from data_generation.backgrounds import list_backgrounds, load_background, procedural_background  # noqa: E402
 from data_generation.composite import camera_effects, composite, despeckle, kelvin_to_rgb, white_balance  # noqa: E402
 from data_generation.generate_hands import load_hands  # noqa: E402
-from data_generation.generate_tools import load_tools_dir, make_tool  # noqa: E402
+from data_generation.generate_tools import load_tools_dir, make_distractor, make_tool  # noqa: E402
 from data_generation.scene import FrameSpec, SceneRanges, sample_frame  # noqa: E402
 from data_generation.settings import GeneratorSettings, chunk_frames, frame_stem  # noqa: E402
 from surgpose.camera import Intrinsics, blender_cam2world, project  # noqa: E402
@@ -50,6 +50,12 @@ def tool_pool(rng: np.random.Generator, settings: GeneratorSettings) -> list:
     if settings.tools_dir:
         return load_tools_dir(settings.tools_dir)
     return [make_tool(CLASSES[i % len(CLASSES)], rng) for i in range(2 * len(CLASSES))]
+
+
+def distractor_pool(seed: list[int], ranges: SceneRanges) -> list:
+    """Unlabelled look-alikes (scissors) for one chunk, from their own random stream; none when the
+    frames never show one, so such datasets match those made before distractors existed."""
+    return [make_distractor(np.random.default_rng([*seed, 2]))] if ranges.distractor_probability > 0 else []
 
 
 def mesh_object(bproc, name: str, vertices: np.ndarray, faces: np.ndarray, materials: list,
@@ -117,11 +123,11 @@ def light_rotation(location: np.ndarray, target: np.ndarray) -> np.ndarray:
 class ChunkScene:
     """The Blender objects of one chunk and how a `FrameSpec` is keyframed onto them."""
 
-    def __init__(self, bproc, tools: list, hands: list, mats: dict, max_lights: int, hand_scale: float = 1.0):
-        self.bproc, self.tools, self.hands, self.mats = bproc, tools, hands, mats
-        self.tool_parts = [[mesh_object(bproc, f"tool{t}_part{p}", part.vertices, part.faces,
-                                        [mats[m] for m in tool.materials], part.face_material)
-                            for p, part in enumerate(tool.parts)] for t, tool in enumerate(tools)]
+    def __init__(self, bproc, tools: list, hands: list, mats: dict, max_lights: int, hand_scale: float = 1.0,
+                 distractors: list = ()):
+        self.bproc, self.tools, self.hands, self.mats, self.distractors = bproc, tools, hands, mats, distractors
+        self.tool_parts = self._part_objects("tool", tools)
+        self.distractor_parts = self._part_objects("distractor", distractors)
         # hand size varies per chunk (scaled about the grip point, so grips stay on the handles)
         self.hand_objects = [mesh_object(bproc, f"hand{h}", hand.vertices * hand_scale, hand.faces, [mats["glove"]])
                              for h, hand in enumerate(hands)]
@@ -138,20 +144,30 @@ class ChunkScene:
             light.blender_obj.data.type = "POINT"
             light.set_radius(0.02)
 
-    def owner_of(self, name: str) -> int:
-        """Owner code of a Blender object name: tool pool index, or OTHER (hands)."""
-        return int(name[4:name.index("_part")]) if name.startswith("tool") else OTHER
+    def _part_objects(self, prefix: str, models: list) -> list[list]:
+        """One Blender object per rigid part, named `<prefix><model>_part<part>`."""
+        return [[mesh_object(self.bproc, f"{prefix}{t}_part{p}", part.vertices, part.faces,
+                             [self.mats[m] for m in model.materials], part.face_material)
+                 for p, part in enumerate(model.parts)] for t, model in enumerate(models)]
+
+    def owner_of(self, name: str) -> int | None:
+        """Owner code of a Blender object name: tool pool index, OTHER (hands and distractors, which
+        hide what lies behind them) or None (not an occluder)."""
+        if name.startswith("tool"):
+            return int(name[4:name.index("_part")])
+        return OTHER if name.startswith(("hand", "distractor")) else None
 
     def keyframe(self, spec: FrameSpec, frame: int, rng: np.random.Generator, glove: str) -> None:
         bproc = self.bproc
         bproc.camera.add_camera_pose(blender_cam2world(spec.cam2world), frame=frame)
-        placed = {p.tool: p for p in spec.tools}
-        for t, parts in enumerate(self.tool_parts):
-            placement = placed.get(t)
-            transforms = self.tools[t].part_transforms(placement.opening) if placement else None
-            for p, entity in enumerate(parts):
-                pose = placement.pose @ transforms[p] if placement else _parked()
-                set_pose(entity, pose, frame)
+        for models, objects, placements in ((self.tools, self.tool_parts, spec.tools),
+                                            (self.distractors, self.distractor_parts, spec.distractors)):
+            placed = {p.tool: p for p in placements}
+            for t, parts in enumerate(objects):
+                placement = placed.get(t)
+                transforms = models[t].part_transforms(placement.opening) if placement else None
+                for p, entity in enumerate(parts):
+                    set_pose(entity, placement.pose @ transforms[p] if placement else _parked(), frame)
         held = {h.hand: h for h in spec.hands}
         for h, entity in enumerate(self.hand_objects):
             set_pose(entity, held[h].pose if h in held else _parked(), frame)
@@ -273,8 +289,9 @@ def finish_frame(spec: FrameSpec, data: dict, f: int, scene: ChunkScene, setting
     inst = data["instance_segmaps"][f]
     owner_map = np.full(inst.shape, BACKGROUND, dtype=np.int32)
     for idx, name in name_of.items():
-        if name.startswith(("tool", "hand")):
-            owner_map[inst == idx] = scene.owner_of(name)
+        owner = scene.owner_of(name)
+        if owner is not None:
+            owner_map[inst == idx] = owner
     depth = data["depth"][f]
     w2c = spec.world_to_cam
     instances = []
@@ -316,7 +333,8 @@ def finish_frame(spec: FrameSpec, data: dict, f: int, scene: ChunkScene, setting
         "instances": instances,
         "meta": {"lights": [{"kind": l.kind, "kelvin": round(l.kelvin), "energy": round(l.energy, 2)}
                             for l in spec.lights],
-                 "effects": spec.effects, "hands": len(spec.hands), "full_scene": settings.full_scene},
+                 "effects": spec.effects, "hands": len(spec.hands), "distractors": len(spec.distractors),
+                 "full_scene": settings.full_scene},
     }
     if settings.debug:
         write_image(out / Layout.DEBUG / image_name, draw_instances(image.copy(), instances))
@@ -338,10 +356,13 @@ def render_chunk(bproc, chunk: int, settings: GeneratorSettings, intr: Intrinsic
     tools = tool_pool(rng, settings)
     mats = make_materials(bproc)
     ranges = settings.ranges
-    scene = ChunkScene(bproc, tools, hands, mats, ranges.lights[1], hand_scale=float(rng.uniform(0.8, 0.95)))
+    distractors = distractor_pool(seed, ranges)
+    scene = ChunkScene(bproc, tools, hands, mats, ranges.lights[1], hand_scale=float(rng.uniform(0.8, 0.95)),
+                       distractors=distractors)
     set_world(bproc, settings, np.random.default_rng([*seed, 1]))  # own stream: geometry never depends on it
     glove = str(rng.choice(list(GLOVE_COLORS)))
-    specs = [sample_frame(rng, index, intr, tools, hands, ranges) for index in chunk_frames(chunk, settings)]
+    specs = [sample_frame(rng, index, intr, tools, hands, ranges, distractors)
+             for index in chunk_frames(chunk, settings)]
     if settings.full_scene:
         add_ground(bproc, background_image(settings, intr, specs[0].background_seed), 1.0)
     for f, spec in enumerate(specs):

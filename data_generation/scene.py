@@ -33,6 +33,7 @@ class SceneRanges:
     motion_blur_probability: float = 0.2                 # px length up to 12
     defocus_probability: float = 0.15                    # disk radius up to 3 px
     noise_probability: float = 0.5                       # sigma up to 6 intensity levels
+    distractor_probability: float = 0.5                  # unlabelled scissors lie on the field
 
 
 @dataclass
@@ -68,6 +69,7 @@ class FrameSpec:
     lights: list[LightSpec]
     background_seed: int
     effects: dict = field(default_factory=dict)
+    distractors: list[ToolPlacement] = field(default_factory=list)   # index into the distractor pool
 
     @property
     def world_to_cam(self) -> np.ndarray:
@@ -150,29 +152,43 @@ def sample_effects(rng: np.random.Generator, ranges: SceneRanges) -> dict:
 
 
 def sample_frame(rng: np.random.Generator, index: int, intr: Intrinsics, tools: list, hands: list,
-                 ranges: SceneRanges = SceneRanges()) -> FrameSpec:
-    """Draw one frame. `tools` are `ToolModel`s (pool), `hands` are `Hand`s (may be empty)."""
+                 ranges: SceneRanges = SceneRanges(), distractors: list = ()) -> FrameSpec:
+    """Draw one frame. `tools` are `ToolModel`s (pool), `hands` are `Hand`s (may be empty), `distractors`
+    unlabelled look-alike `ToolModel`s (may be empty), of which a frame shows at most one."""
     cam2world = sample_camera(rng, ranges)
     n_tools = int(rng.integers(ranges.min_tools, ranges.max_tools + 1))
     order = rng.permutation(len(tools))
     placements: list[ToolPlacement] = []
     for tool_idx in order[:n_tools]:
-        tool = tools[tool_idx]
-        opening = float(rng.uniform(*ranges.articulation)) if tool.max_opening_deg > 0 else 0.0
-        kps = tool.keypoints(opening)
-        centre_offset = (kps.min(0) + kps.max(0)) / 2
-        for _ in range(20):  # keep tool centres apart so instruments rarely interpenetrate
-            uv = np.array([rng.uniform(0.12, 0.88) * intr.width, rng.uniform(0.12, 0.88) * intr.height])
-            centre = backproject_to_height(uv, rng.uniform(*ranges.tool_height), intr, cam2world)
-            if all(np.linalg.norm(centre[:2] - _centre(p, tools)[:2]) > 0.045 for p in placements):
-                break
-        placements.append(ToolPlacement(int(tool_idx), sample_tool_pose(rng, ranges, centre, centre_offset), opening))
-    return FrameSpec(index, cam2world, placements, sample_hands(rng, placements, tools, hands, ranges),
+        avoid = [placement_centre(p, tools) for p in placements]
+        placements.append(ToolPlacement(int(tool_idx), *_place(rng, tools[tool_idx], avoid, intr, cam2world, ranges)))
+    spec = FrameSpec(index, cam2world, placements, sample_hands(rng, placements, tools, hands, ranges),
                      sample_lights(rng, ranges, cam2world[:3, 3] * [1, 1, 0]), int(rng.integers(2**31)),
                      sample_effects(rng, ranges))
+    if len(distractors) and rng.random() < ranges.distractor_probability:  # drawn last: the rest is unchanged
+        pick = int(rng.integers(len(distractors)))
+        avoid = [placement_centre(p, tools) for p in placements]
+        spec.distractors.append(ToolPlacement(pick, *_place(rng, distractors[pick], avoid, intr, cam2world, ranges)))
+    return spec
 
 
-def _centre(placement: ToolPlacement, tools: list) -> np.ndarray:
+def _place(rng: np.random.Generator, tool, avoid: list[np.ndarray], intr: Intrinsics, cam2world: np.ndarray,
+           ranges: SceneRanges) -> tuple[np.ndarray, float]:
+    """Pose and opening of `tool`, its centre in view and kept apart from the centres in `avoid` so
+    instruments rarely interpenetrate."""
+    opening = float(rng.uniform(*ranges.articulation)) if tool.max_opening_deg > 0 else 0.0
+    kps = tool.keypoints(opening)
+    centre_offset = (kps.min(0) + kps.max(0)) / 2
+    for _ in range(20):
+        uv = np.array([rng.uniform(0.12, 0.88) * intr.width, rng.uniform(0.12, 0.88) * intr.height])
+        centre = backproject_to_height(uv, rng.uniform(*ranges.tool_height), intr, cam2world)
+        if all(np.linalg.norm(centre[:2] - other[:2]) > 0.045 for other in avoid):
+            break
+    return sample_tool_pose(rng, ranges, centre, centre_offset), opening
+
+
+def placement_centre(placement: ToolPlacement, tools: list) -> np.ndarray:
+    """World centre of a placed instrument's keypoint box (`tools` is the pool it indexes)."""
     kps = tools[placement.tool].keypoints(placement.opening)
     return (placement.pose[:3, :3] @ ((kps.min(0) + kps.max(0)) / 2)) + placement.pose[:3, 3]
 

@@ -182,3 +182,23 @@ def test_user_meshes_from_tools_dir(tmp_path):
     generate(out, "--tools_dir", str(tools), "--no_hands")
     records = [json.loads(p.read_text()) for p in (out / "keypoints").glob("*.json")]
     assert sum(len(r["instances"]) for r in records) >= 2
+
+
+def test_scissors_are_rendered_but_never_labelled(tmp_path):
+    out = tmp_path / "scissors"
+    generate(out, "--distractor_probability", "1", "--tools", "1", "1", "--no_hands")
+    records = [json.loads(p.read_text()) for p in sorted((out / "keypoints").glob("*.json"))]
+    assert all(r["meta"]["distractors"] == 1 for r in records)
+    coco = json.loads((out / "coco_data" / "coco_annotations.json").read_text())
+    assert {c["name"] for c in coco["categories"]} == set(CLASSES)
+    unlabelled = []
+    for rec in records:
+        render = cv2.imread(str(out / "renders" / rec["render"]), cv2.IMREAD_UNCHANGED)
+        labelled = np.zeros(render.shape[:2], np.uint8)
+        for inst in rec["instances"]:
+            for poly in inst["polygons_amodal"]:
+                cv2.fillPoly(labelled, [np.round(poly).astype(np.int32)], 1)
+        labelled = cv2.dilate(labelled, np.ones((5, 5), np.uint8))
+        unlabelled.append(int(((render[..., 3] > 128) & (labelled == 0)).sum()))
+    # the scissors are in the picture (on the film, outside every instrument's full silhouette)
+    assert sum(u > 30 for u in unlabelled) >= 3, unlabelled

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from data_generation.generate_tools import make_tool
-from data_generation.scene import SceneRanges, grip_pose, sample_frame
+from data_generation.generate_tools import make_distractor, make_tool
+from data_generation.scene import SceneRanges, grip_pose, placement_centre, sample_frame
 from surgpose.camera import DEFAULT_INTRINSICS, project
 from surgpose.schema import CLASSES
 
@@ -52,3 +52,24 @@ def test_grip_pose_sits_between_the_handles():
     kps = tool.keypoints(placement.opening)
     expected = placement.pose[:3, :3] @ ((kps[3] + kps[4]) / 2) + placement.pose[:3, 3]
     assert np.allclose(grip_pose(tool, placement)[:3, 3], expected)
+
+
+def test_distractors_are_drawn_last_and_lie_clear_of_the_instruments():
+    tools, scissors = pool(), [make_distractor(np.random.default_rng(s)) for s in range(2)]
+    ranges = SceneRanges(distractor_probability=0.5)
+    shown, gaps = 0, []
+    for i in range(100):
+        plain = sample_frame(np.random.default_rng(i), i, DEFAULT_INTRINSICS, tools, [], ranges)
+        spec = sample_frame(np.random.default_rng(i), i, DEFAULT_INTRINSICS, tools, [], ranges, scissors)
+        assert [(t.tool, t.opening) for t in spec.tools] == [(t.tool, t.opening) for t in plain.tools]
+        assert all(np.array_equal(x.pose, y.pose) for x, y in zip(spec.tools, plain.tools))
+        assert not plain.distractors and len(spec.distractors) <= 1
+        for d in spec.distractors:
+            shown += 1
+            kps = scissors[d.tool].keypoints(d.opening)
+            centre = d.pose[:3, :3] @ ((kps.min(0) + kps.max(0)) / 2) + d.pose[:3, 3]
+            (u, v), = project(centre[None], DEFAULT_INTRINSICS.K, spec.world_to_cam)[0]
+            assert 0 <= u < DEFAULT_INTRINSICS.width and 0 <= v < DEFAULT_INTRINSICS.height
+            gaps += [np.linalg.norm(centre[:2] - placement_centre(t, tools)[:2]) for t in spec.tools]
+    assert 35 <= shown <= 65
+    assert np.mean(np.array(gaps) > 0.045) > 0.9

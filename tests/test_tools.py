@@ -12,7 +12,7 @@ import pytest
 import trimesh
 
 from data_generation.generate_tools import (
-    apply, load_tool, load_tools_dir, make_tool, rotation, run, write_obj)
+    apply, load_tool, load_tools_dir, make_distractor, make_tool, rotation, run, write_obj)
 from surgpose.schema import CLASSES, KEYPOINTS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,7 +21,8 @@ TIP_L, TIP_R, JOINT, HANDLE_L, HANDLE_R = range(5)
 
 
 def tools(class_name: str, n: int = 12):
-    return [make_tool(class_name, np.random.default_rng(seed)) for seed in range(n)]
+    build = make_distractor if class_name == "scissors" else lambda rng: make_tool(class_name, rng)
+    return [build(np.random.default_rng(seed)) for seed in range(n)]
 
 
 def part_vertices(tool, index: int, opening: float) -> np.ndarray:
@@ -92,7 +93,7 @@ def test_needle_holder_dimensions_within_documented_ranges():
         assert set(np.unique(np.concatenate([p.face_material for p in tool.parts]))) <= {0, 1}
 
 
-@pytest.mark.parametrize("class_name", CLASSES)
+@pytest.mark.parametrize("class_name", [*CLASSES, "scissors"])
 def test_every_piece_is_closed_with_outward_normals(class_name):
     for tool in tools(class_name, 4):
         for part in tool.parts:
@@ -187,3 +188,15 @@ def test_cli_exports_both_classes_as_a_script_and_a_module(tmp_path):
     assert [p.name for p in sorted(out.glob("*.obj"))] == [p.name for p in paths[:2]]
     assert (out / paths[0].name).read_bytes() == paths[0].read_bytes()   # same seed, same tool
     assert len(load_tools_dir(out)) == 2
+
+
+def test_scissors_are_long_bladed_ringed_look_alikes_outside_the_schema():
+    for scissors in tools("scissors", 20):
+        assert scissors.class_name not in CLASSES
+        rest = np.asarray(scissors.mesh(0.0).vertices)
+        length = np.ptp(rest[:, 0])
+        assert 0.13 <= length <= 0.19
+        assert 0.32 * length <= scissors.keypoints_rest[TIP_L, 0] <= 0.47 * length   # blades, not short jaws
+        assert 30 <= scissors.max_opening_deg <= 50
+        gaps = [np.linalg.norm(np.subtract(*scissors.keypoints(o)[:2])) for o in OPENINGS]
+        assert np.all(np.diff(gaps) > 0)
