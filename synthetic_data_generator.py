@@ -56,7 +56,7 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
                    help="jaw/arm opening, 0 closed .. 1 wide open")
     g.add_argument("--hand_probability", type=float, default=d.hand_probability, help="share of tools with a hand")
     g.add_argument("--distractor_probability", type=float, default=d.distractor_probability,
-                   help="share of frames with unlabelled scissors on the field; 0 renders the frames of earlier versions")
+                   help="share of frames with unlabelled scissors among the instruments (default 0: none)")
     g.add_argument("--lights", type=int, nargs=2, default=list(d.lights), metavar=("MIN", "MAX"))
     g.add_argument("--kelvin", type=float, nargs=2, default=list(d.kelvin), metavar=("MIN", "MAX"),
                    help="light colour temperature")

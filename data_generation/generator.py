@@ -12,7 +12,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from data_generation.settings import GeneratorSettings, chunk_frames, frame_done, num_chunks
+from data_generation.scene import SceneRanges
+from data_generation.settings import GeneratorSettings, chunk_frames, frame_done, num_chunks, ranges_json
 from surgpose.files import write_json
 from surgpose.schema import Layout
 
@@ -85,6 +86,8 @@ def check_resume(settings: GeneratorSettings) -> None:
     ident = settings.dataset_identity()
     if path.is_file():
         old = json.loads(path.read_text()).get("identity", {})
+        if isinstance(old.get("ranges"), dict):  # a range added since then: its default is the old behaviour
+            old["ranges"] = {**ranges_json(SceneRanges()), **old["ranges"]}
         diff = [k for k in ident if old.get(k) != ident[k]]
         if diff:
             raise GeneratorError(f"{settings.out} holds a dataset made with other settings ({', '.join(diff)} "

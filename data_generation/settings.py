@@ -59,8 +59,13 @@ class GeneratorSettings:
         keys = ("num_images", "seed", "val_fraction", "chunk_size", "full_scene", "tools_dir")
         ident = {k: getattr(self, k) for k in keys}
         ident["intrinsics"] = self.intrinsics().to_json()
-        ident["ranges"] = json.loads(json.dumps(dataclasses.asdict(self.ranges)))
+        ident["ranges"] = ranges_json(self.ranges)
         return ident
+
+
+def ranges_json(ranges: SceneRanges) -> dict:
+    """Scene ranges as they read back from JSON (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(ranges)))
 
 
 def frame_stem(index: int) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -139,6 +140,19 @@ def test_rerun_with_other_settings_is_refused(dataset):
     proc = subprocess.run([sys.executable, str(ROOT / "synthetic_data_generator.py"), "--out", str(dataset),
                            *TINY, "--seed", "4"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and "seed" in proc.stderr
+
+
+def test_folder_of_an_older_version_resumes_when_its_new_ranges_keep_their_defaults(dataset, tmp_path):
+    old = tmp_path / "old"
+    shutil.copytree(dataset, old)
+    config = old / "generator_config.json"
+    data = json.loads(config.read_text())
+    del data["identity"]["ranges"]["distractor_probability"]   # written before scissors existed
+    config.write_text(json.dumps(data))
+    generate(old)
+    proc = subprocess.run([sys.executable, str(ROOT / "synthetic_data_generator.py"), "--out", str(old), *TINY,
+                           "--distractor_probability", "0.5"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "ranges" in proc.stderr
 
 
 HDRI = ROOT.parent / "shared" / "hdri"
