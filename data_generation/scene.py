@@ -160,16 +160,16 @@ def sample_frame(rng: np.random.Generator, index: int, intr: Intrinsics, tools: 
     n_tools = int(rng.integers(ranges.min_tools, ranges.max_tools + 1))
     order = rng.permutation(len(tools))
     placements: list[ToolPlacement] = []
+    centres: list[np.ndarray] = []
     for tool_idx in order[:n_tools]:
-        avoid = [placement_centre(p, tools) for p in placements]
-        placements.append(ToolPlacement(int(tool_idx), *_place(rng, tools[tool_idx], avoid, intr, cam2world, ranges)))
+        placements.append(ToolPlacement(int(tool_idx), *_place(rng, tools[tool_idx], centres, intr, cam2world, ranges)))
+        centres.append(placement_centre(placements[-1], tools))
     spec = FrameSpec(index, cam2world, placements, sample_hands(rng, placements, tools, hands, ranges),
                      sample_lights(rng, ranges, cam2world[:3, 3] * [1, 1, 0]), int(rng.integers(2**31)),
                      sample_effects(rng, ranges))
     if len(distractors) and rng.random() < ranges.distractor_probability:  # drawn last: the rest is unchanged
         pick = int(rng.integers(len(distractors)))
-        avoid = [placement_centre(p, tools) for p in placements]
-        spec.distractors.append(ToolPlacement(pick, *_place(rng, distractors[pick], avoid, intr, cam2world, ranges)))
+        spec.distractors.append(ToolPlacement(pick, *_place(rng, distractors[pick], centres, intr, cam2world, ranges)))
     return spec
 
 

@@ -33,9 +33,7 @@ def test_ranges_hold_over_many_frames():
         tilts.append(np.degrees(np.arccos(-view[2])))
         counts.append(len(spec.tools))
         for t in spec.tools:
-            kps = tools[t.tool].keypoints(t.opening)
-            centre = t.pose[:3, :3] @ ((kps.min(0) + kps.max(0)) / 2) + t.pose[:3, 3]
-            (u, v), = project(centre[None], DEFAULT_INTRINSICS.K, spec.world_to_cam)[0]
+            (u, v), = project(placement_centre(t, tools)[None], DEFAULT_INTRINSICS.K, spec.world_to_cam)[0]
             centres_in_view.append(0 <= u < DEFAULT_INTRINSICS.width and 0 <= v < DEFAULT_INTRINSICS.height)
             assert 0 <= t.opening <= 1
     assert max(tilts) <= 30.0 + 1e-6 and np.median(tilts) < 15  # mostly top-down
@@ -66,8 +64,7 @@ def test_distractors_are_drawn_last_and_lie_clear_of_the_instruments():
         assert not plain.distractors and len(spec.distractors) <= 1
         for d in spec.distractors:
             shown += 1
-            kps = scissors[d.tool].keypoints(d.opening)
-            centre = d.pose[:3, :3] @ ((kps.min(0) + kps.max(0)) / 2) + d.pose[:3, 3]
+            centre = placement_centre(d, scissors)
             (u, v), = project(centre[None], DEFAULT_INTRINSICS.K, spec.world_to_cam)[0]
             assert 0 <= u < DEFAULT_INTRINSICS.width and 0 <= v < DEFAULT_INTRINSICS.height
             gaps += [np.linalg.norm(centre[:2] - placement_centre(t, tools)[:2]) for t in spec.tools]
