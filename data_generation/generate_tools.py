@@ -11,7 +11,7 @@ through the thickness. The rest pose (opening 0) is closed: tweezer tips touch, 
 
 Generated dimensions (drawn per tool from a `numpy.random.Generator`):
 - tweezers: length 11-18 cm, arm width 8-10 mm at the grip tapering to 1-1.5 mm at the tips,
-  thickness 1-1.5 mm, tip centres 8-14 mm apart fully open, optional grip serrations;
+  thickness 1-1.5 mm, tip centres 15-28 mm apart fully open (forceps at rest), optional grip serrations;
 - needle holders: length 12-20 cm, jaws 1.5-2.5 cm beyond the box lock, finger-ring inner
   diameter 1.6-2 cm, full jaw opening 30-40 degrees, optional gold rings (material "gold");
 - scissors (distractors, `make_distractor`): length 13-19 cm, blades 32-45 % of it and 8-13 mm wide
@@ -245,7 +245,7 @@ def _tweezers(rng: np.random.Generator) -> ToolModel:
     length = rng.uniform(0.11, 0.18)
     grip_w, tip_w = rng.uniform(0.008, 0.010), rng.uniform(0.001, 0.0015)
     thick = rng.uniform(0.001, 0.0015)
-    tip_gap = rng.uniform(0.008, 0.014)              # tip centres, fully open
+    tip_gap = rng.uniform(0.015, 0.028)              # tip centres, fully open: real forceps at rest
     bow = rng.uniform(0.0012, 0.0025)                 # inner gap of one arm at its widest, closed
     back_len = rng.uniform(0.08, 0.12) * length       # welded length at the back
     grip_c, grip_h = rng.uniform(0.36, 0.46) * length, 0.14 * length

@@ -40,8 +40,8 @@ from surgpose.records import split_for  # noqa: E402
 from surgpose.schema import CLASSES, Layout  # noqa: E402
 
 PARKED = np.array([0.0, 0.0, 1000.0])  # behind the camera: where unused objects wait
-GLOVE_COLORS = {  # linear RGB base colours of nitrile/latex gloves
-    "blue": (0.09, 0.25, 0.65), "white": (0.80, 0.80, 0.78), "cream": (0.78, 0.62, 0.42),
+GLOVE_COLORS = {  # linear RGB base colours of nitrile/latex gloves; navy: dark nitrile, as on real frames
+    "navy": (0.015, 0.025, 0.14), "blue": (0.09, 0.25, 0.65), "white": (0.80, 0.80, 0.78), "cream": (0.78, 0.62, 0.42),
     "brown": (0.32, 0.19, 0.10), "purple": (0.25, 0.15, 0.55)}
 
 
