@@ -1,7 +1,9 @@
 """Test-wide setup: offline Ultralytics/Albumentations and paths to optional real data."""
 from __future__ import annotations
 
+import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,13 @@ from surgpose import offline  # noqa: E402
 offline.configure()
 
 REAL = ROOT.parent / "shared" / "real"
+
+
+def run_python(code: str) -> subprocess.CompletedProcess:
+    """Run `code` in a fresh interpreter at the repository root: Blender work happens there, since
+    pip's bpy can segfault at interpreter exit."""
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
 
 
 @pytest.fixture

@@ -3,16 +3,8 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
 
-from conftest import ROOT
-
-
-def run_python(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+from conftest import run_python
 
 
 def test_renders_segmentation_and_depth_under_plain_python():
