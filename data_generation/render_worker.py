@@ -221,8 +221,8 @@ def configure_renderer(bproc, settings: GeneratorSettings, intr: Intrinsics, thr
 
 
 def set_world(bproc, settings: GeneratorSettings, rng: np.random.Generator) -> None:
-    """Ambient light: a random HDRI map when given (lights and reflections only; the film stays
-    transparent), else a dim neutral world."""
+    """Ambient light, and what the metal mirrors: a random HDRI map when given (lights and reflections
+    only; the film stays transparent), else a procedural operating room."""
     if settings.hdri_dir:
         import bpy
 
@@ -232,8 +232,57 @@ def set_world(bproc, settings: GeneratorSettings, rng: np.random.Generator) -> N
                                                  strength=float(rng.uniform(0.1, 0.5)),
                                                  rotation_euler=[0.0, 0.0, float(rng.uniform(0, 2 * np.pi))])
     else:
-        grey = float(rng.uniform(0.25, 0.6))
-        bproc.renderer.set_world_background([grey, grey, grey * rng.uniform(0.9, 1.1)], strength=1.0)
+        room_world(rng)
+
+
+ROOM_FLOORS = {  # linear RGB of what lies around the field, as polished steel mirrors it
+    "blue drape": (0.03, 0.10, 0.30), "green drape": (0.05, 0.22, 0.15), "teal drape": (0.22, 0.42, 0.38),
+    "white sheet": (0.65, 0.65, 0.62), "grey table": (0.25, 0.25, 0.25), "skin": (0.50, 0.28, 0.18)}
+
+
+def room_world(rng: np.random.Generator) -> None:
+    """A room as polished steel sees it: a bright ceiling, grey walls at the horizon and a drape- or
+    sheet-coloured floor, all blotched by noise. Steel on a uniform world renders as flat grey paint;
+    real instruments show bright streaks and dark bands that slide along them with the view."""
+    import bpy
+
+    world = bpy.context.scene.world
+    world.use_nodes = True  # clean_up() leaves a world without a node tree
+    nodes, links = world.node_tree.nodes, world.node_tree.links
+    nodes.clear()
+    direction = nodes.new("ShaderNodeTexCoord").outputs["Generated"]  # in a world: the view direction
+    up = nodes.new("ShaderNodeSeparateXYZ")
+    links.new(direction, up.inputs[0])
+    height = nodes.new("ShaderNodeMapRange")  # z in [-1, 1] -> ramp position in [0, 1]
+    height.inputs["From Min"].default_value = -1.0
+    links.new(up.outputs["Z"], height.inputs["Value"])
+    ramp = nodes.new("ShaderNodeValToRGB")
+    floor = np.array(ROOM_FLOORS[str(rng.choice(list(ROOM_FLOORS)))]) * rng.uniform(0.4, 1.0)
+    wall = rng.uniform(0.2, 0.5) * rng.uniform(0.9, 1.1, 3)
+    ceiling = rng.uniform(0.6, 1.2) * np.array([1.0, 1.0, rng.uniform(0.9, 1.1)])
+    stops = [(0.0, floor), (rng.uniform(0.42, 0.5), floor), (rng.uniform(0.52, 0.6), wall), (1.0, ceiling)]
+    elements = ramp.color_ramp.elements
+    while len(elements) < len(stops):
+        elements.new(0.5)
+    for element, (position, colour) in zip(elements, stops):
+        element.position, element.color = float(position), (*np.clip(colour, 0, None), 1.0)
+    links.new(height.outputs["Result"], ramp.inputs["Fac"])
+    noise = nodes.new("ShaderNodeTexNoise")
+    noise.noise_dimensions = "4D"  # W picks a fresh pattern per chunk
+    noise.inputs["W"].default_value = float(rng.uniform(0, 100))
+    noise.inputs["Scale"].default_value = float(rng.uniform(1.5, 6.0))
+    noise.inputs["Detail"].default_value = 3.0
+    links.new(direction, noise.inputs["Vector"])
+    blotch = nodes.new("ShaderNodeMapRange")  # noise ~[0.3, 0.7] -> light strength
+    contrast = rng.uniform(0.5, 1.5)
+    blotch.inputs["From Min"].default_value, blotch.inputs["From Max"].default_value = 0.3, 0.7
+    blotch.inputs["To Min"].default_value = max(0.05, 1.0 - contrast)
+    blotch.inputs["To Max"].default_value = 1.0 + contrast
+    links.new(noise.outputs["Fac"], blotch.inputs["Value"])
+    background = nodes.new("ShaderNodeBackground")
+    links.new(ramp.outputs["Color"], background.inputs["Color"])
+    links.new(blotch.outputs["Result"], background.inputs["Strength"])
+    links.new(background.outputs["Background"], nodes.new("ShaderNodeOutputWorld").inputs["Surface"])
 
 
 def add_ground(bproc, texture: np.ndarray, size: float) -> None:
