@@ -167,6 +167,10 @@ def sample_frame(rng: np.random.Generator, index: int, intr: Intrinsics, tools: 
     spec = FrameSpec(index, cam2world, placements, sample_hands(rng, placements, tools, hands, ranges),
                      sample_lights(rng, ranges, cam2world[:3, 3] * [1, 1, 0]), int(rng.integers(2**31)),
                      sample_effects(rng, ranges))
+    held = {hand.holds for hand in spec.hands}
+    for slot, placement in enumerate(placements):  # a forceps' spring opens it fully once let go
+        if slot not in held and tools[placement.tool].class_name == "tweezers":
+            placement.opening = ranges.articulation[1]
     if len(distractors) and rng.random() < ranges.distractor_probability:  # drawn last: the rest is unchanged
         pick = int(rng.integers(len(distractors)))
         spec.distractors.append(ToolPlacement(pick, *_place(rng, distractors[pick], centres, intr, cam2world, ranges)))

@@ -1,8 +1,11 @@
 """Per-frame scene sampling: deterministic by seed, camera within its tilt range, instruments in view."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
+from data_generation.generate_hands import load_hands
 from data_generation.generate_tools import make_distractor, make_tool
 from data_generation.scene import SceneRanges, grip_pose, placement_centre, sample_frame
 from surgpose.camera import DEFAULT_INTRINSICS, project
@@ -70,3 +73,19 @@ def test_distractors_are_drawn_last_and_lie_clear_of_the_instruments():
             gaps += [np.linalg.norm(centre[:2] - placement_centre(t, tools)[:2]) for t in spec.tools]
     assert 35 <= shown <= 65
     assert np.mean(np.array(gaps) > 0.045) > 0.9
+
+
+def test_forceps_let_go_lie_fully_open():
+    """Real forceps spring wide open on the table; only a gripping hand closes them."""
+    tools, hands = pool(), load_hands(Path(__file__).resolve().parents[1] / "hands")
+    ranges = SceneRanges(articulation=(0.0, 0.8))
+    free, held = [], []
+    for i in range(60):
+        spec = sample_frame(np.random.default_rng(i), i, DEFAULT_INTRINSICS, tools, hands, ranges)
+        gripped = {hand.holds for hand in spec.hands}
+        for slot, placement in enumerate(spec.tools):
+            if tools[placement.tool].class_name == "tweezers":
+                (held if slot in gripped else free).append(placement.opening)
+    assert len(free) > 5 and len(held) > 5
+    assert set(free) == {0.8}
+    assert min(held) < 0.5 and max(held) <= 0.8
