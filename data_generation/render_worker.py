@@ -248,6 +248,7 @@ def room_world(rng: np.random.Generator) -> None:
 
     world = bpy.context.scene.world
     world.use_nodes = True  # clean_up() leaves a world without a node tree
+    world.cycles.sampling_method = "NONE"  # no importance map: as sharp on the metal, 0.3 s a frame cheaper
     nodes, links = world.node_tree.nodes, world.node_tree.links
     nodes.clear()
     direction = nodes.new("ShaderNodeTexCoord").outputs["Generated"]  # in a world: the view direction
