@@ -1,10 +1,9 @@
 """Per-frame scene sampling: deterministic by seed, camera within its tilt range, instruments in view."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
+from conftest import ROOT
 from data_generation.generate_hands import load_hands
 from data_generation.generate_tools import make_distractor, make_tool
 from data_generation.scene import SceneRanges, grip_pose, placement_centre, sample_frame
@@ -77,7 +76,7 @@ def test_distractors_are_drawn_last_and_lie_clear_of_the_instruments():
 
 def test_forceps_let_go_lie_fully_open():
     """Real forceps spring wide open on the table; only a gripping hand closes them."""
-    tools, hands = pool(), load_hands(Path(__file__).resolve().parents[1] / "hands")
+    tools, hands = pool(), load_hands(ROOT / "hands")
     ranges = SceneRanges(articulation=(0.0, 0.8))
     free, held = [], []
     for i in range(60):
