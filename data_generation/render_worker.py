@@ -43,6 +43,9 @@ PARKED = np.array([0.0, 0.0, 1000.0])  # behind the camera: where unused objects
 GLOVE_COLORS = {  # linear RGB base colours of nitrile/latex gloves; navy: dark nitrile, as on real frames
     "navy": (0.015, 0.025, 0.14), "blue": (0.09, 0.25, 0.65), "white": (0.80, 0.80, 0.78), "cream": (0.78, 0.62, 0.42),
     "brown": (0.32, 0.19, 0.10), "purple": (0.25, 0.15, 0.55)}
+#: Film exposure (stops) under the "Standard" view: the lights were set for Filmic, whose roll-off took
+#: about 1.5 stops more; at this value the median foreground grey is what it was (211 vs 222 of 255).
+EXPOSURE_EV = -1.5
 
 
 def tool_pool(rng: np.random.Generator, settings: GeneratorSettings) -> list:
@@ -103,7 +106,8 @@ def jitter_materials(mats: dict, rng: np.random.Generator, frame: int, glove: st
     key_input(mats["steel"], "Base Color", [*np.clip(tone, 0, 1), 1.0], frame)
     key_input(mats["steel"], "Roughness", float(rng.uniform(0.12, 0.45)), frame)
     key_input(mats["steel"], "Anisotropic", float(rng.uniform(0.0, 0.7)), frame)
-    base = np.array(GLOVE_COLORS[glove]) * rng.uniform(0.85, 1.15) + rng.normal(0, 0.015, 3)
+    # relative per-channel jitter: an absolute one tipped dark navy into purple
+    base = np.array(GLOVE_COLORS[glove]) * rng.uniform(0.85, 1.15) * np.exp(rng.normal(0, 0.08, 3))
     key_input(mats["glove"], "Base Color", [*np.clip(base, 0, 1), 1.0], frame)
     key_input(mats["glove"], "Roughness", float(rng.uniform(0.35, 0.7)), frame)
 
@@ -208,7 +212,10 @@ def configure_renderer(bproc, settings: GeneratorSettings, intr: Intrinsics, thr
                                      transparent_max_bounces=2, volume_bounces=0)
     bpy.context.scene.render.use_persistent_data = True  # keep the BVH between the frames of a chunk
     bproc.renderer.set_cpu_threads(threads)
-    bproc.renderer.set_output_format(enable_transparency=not settings.full_scene)
+    # sRGB like a camera, as `composite` assumes: BlenderProc's default Filmic view turned navy gloves
+    # lavender and rolled off the highlights of steel
+    bproc.renderer.set_output_format(enable_transparency=not settings.full_scene, view_transform="Standard")
+    bpy.context.scene.view_settings.exposure = EXPOSURE_EV
     bproc.renderer.set_denoiser(None)  # BlenderProc's compositor denoiser costs ~3 s a frame
     scene = bpy.context.scene
     if settings.denoise:  # Cycles' own OpenImageDenoise, enabled on the scene and the view layer
