@@ -215,9 +215,9 @@ def configure_renderer(bproc, settings: GeneratorSettings, intr: Intrinsics, thr
     # sRGB like a camera, as `composite` assumes: BlenderProc's default Filmic view turned navy gloves
     # lavender and rolled off the highlights of steel
     bproc.renderer.set_output_format(enable_transparency=not settings.full_scene, view_transform="Standard")
-    bpy.context.scene.view_settings.exposure = EXPOSURE_EV
     bproc.renderer.set_denoiser(None)  # BlenderProc's compositor denoiser costs ~3 s a frame
     scene = bpy.context.scene
+    scene.view_settings.exposure = EXPOSURE_EV
     if settings.denoise:  # Cycles' own OpenImageDenoise, enabled on the scene and the view layer
         scene.cycles.use_denoising = True
         scene.cycles.denoiser = "OPENIMAGEDENOISE"

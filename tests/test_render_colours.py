@@ -28,9 +28,8 @@ def test_navy_gloves_render_dark_blue_not_lavender():
         lamp = bproc.types.Light()  # the scene's main light: 60-160 W x distance^2, here 0.4 m above
         lamp.set_location([0.05, 0.05, 0.4])
         lamp.set_energy(110 * 0.4 ** 2)
-        bproc.camera.add_camera_pose(bproc.math.build_transformation_mat([0, 0, 0.35], [0, 0, 0]), frame=0)
-        bproc.camera.add_camera_pose(bproc.math.build_transformation_mat([0, 0, 0.35], [0, 0, 0]), frame=1)
-        for frame, seed in enumerate((0, 1)):
+        for frame, seed in enumerate((0, 1)):  # one frame per glove-colour draw
+            bproc.camera.add_camera_pose(bproc.math.build_transformation_mat([0, 0, 0.35], [0, 0, 0]), frame=frame)
             jitter_materials(mats, np.random.default_rng(seed), frame, "navy")
         colours = [np.asarray(c, np.float64)[..., :3].reshape(-1, 3).mean(0).tolist()
                    for c in bproc.renderer.render(verbose=False)["colors"]]
