@@ -22,7 +22,9 @@ counted in the report, per reason, per class and per video:
 1. Instance filters (an instance gets the first reason that applies):
    `low_conf` (score below `min_conf_nh` / `min_conf_t`), `small_box` (box area below `min_box_area` of the
    image), `small_mask` (seg: polygon area below `min_mask_area`), `low_kpt_conf` (pose: mean confidence of
-   tip_left, tip_right and joint below `min_kpt_conf`), `unstable` (temporal consistency: fewer than
+   tip_left, tip_right and joint below `min_kpt_conf`), `class_conflict` (the box overlaps a higher-scoring
+   instance of the other class with IoU >= `class_iou`: the teacher named one instrument twice, as Ultralytics'
+   NMS runs per class, and the lower call must not be taught), `unstable` (temporal consistency: fewer than
    `min_track` of the labelled frames within +-`temporal_window` processed frames hold an instance of the
    same class, itself passing the filters above, with box IoU >= `min_iou` and keypoints confident in both
    (>= `kpt_vis_conf`) moved on average by at most `max_kpt_shift` of the box diagonal).
@@ -90,7 +92,7 @@ REPORT = "curation.json"
 #: Folder (inside the primary dataset) of the segmentation dataset when pose labels exist too.
 SEG_SUBDIR = "seg"
 #: Instance rejection reasons, in the order they are tested.
-INSTANCE_REASONS = ("low_conf", "small_box", "small_mask", "low_kpt_conf", "unstable")
+INSTANCE_REASONS = ("low_conf", "small_box", "small_mask", "low_kpt_conf", "class_conflict", "unstable")
 #: Frame rejection reasons, in pipeline order.
 FRAME_REASONS = ("ambiguous", "no_instance", "missing_class", "unreadable", "near_duplicate", "split_gap",
                  "video_cap", "balance")
@@ -123,6 +125,8 @@ class CurationRules:
     min_box_area: float = _rule(0.001, "smallest box area, as a fraction of the image area (small_box)")
     min_mask_area: float = _rule(0.0005, "smallest mask (polygon) area, as a fraction of the image (small_mask)")
     min_kpt_conf: float = _rule(0.5, "smallest mean confidence of tip_left, tip_right and joint (low_kpt_conf)")
+    class_iou: float = _rule(0.5, "an instance whose box overlaps a higher-scoring instance of the other class "
+                                  "with this IoU or more is rejected (class_conflict: one instrument named twice)")
     kpt_vis_conf: float = _rule(0.5, "keypoints at or above this confidence are written visible (2), others "
                                      "as not labelled (0); also the keypoints compared over time")
     temporal_window: int = _rule(2, "temporal consistency looks this many processed frames either side")
@@ -150,7 +154,7 @@ class CurationRules:
     seed: int = _rule(0, "seed of the split, cap and balance draws")
 
     def __post_init__(self) -> None:
-        for name in ("min_conf_nh", "min_conf_t", "min_iou", "kpt_vis_conf", "min_kpt_conf"):
+        for name in ("min_conf_nh", "min_conf_t", "min_iou", "class_iou", "kpt_vis_conf", "min_kpt_conf"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be within [0, 1], got {getattr(self, name)}")
         for name in ("ignore_frac", "min_box_area", "min_mask_area", "max_kpt_shift", "dup_thresh", "block_s",
@@ -466,6 +470,17 @@ def static_reason(inst: dict, task: str, rules: CurationRules, width: int, heigh
     return None
 
 
+def class_conflicts(instances: list[dict], reasons: list[str | None], rules: CurationRules) -> None:
+    """Mark `class_conflict` on passing instances that a higher-scoring instance of another class covers (box
+    IoU >= `class_iou`), whatever that one's own fate: the teacher called the instrument both names."""
+    rank = [(inst["score"], -k) for k, inst in enumerate(instances)]  # ties: the earlier line wins
+    for k, inst in enumerate(instances):
+        if reasons[k] is None and any(
+                other["class"] != inst["class"] and rank[j] > rank[k]
+                and box_iou(other["bbox"], inst["bbox"]) >= rules.class_iou for j, other in enumerate(instances)):
+            reasons[k] = "class_conflict"
+
+
 def read_task_labels(path: Path, task: str, width: int, height: int) -> list[dict]:
     """Instances of a label file with confidences (an error naming the file when a line has none); seg
     instances get the bounding box of their polygon."""
@@ -539,6 +554,7 @@ def label_stage(source: Source, si: int, task: str, rules: CurationRules, consid
                 continue
             instances.append(inst)
             reasons.append(reason)
+        class_conflicts(instances, reasons, rules)
         states.append(FrameState(si, frame, frame.index in considered, instances, reasons, background))
         if progress_every and (n + 1) % progress_every == 0:
             log(f"{source.name} {task}: {n + 1}/{len(frames)} label files read")
@@ -782,11 +798,11 @@ def summary(report: dict) -> str:
         lines.append(f"  frames rejected: {rejected}")
         reasons = [r for r in INSTANCE_REASONS if task == "pose" and r != "small_mask"
                    or task == "segment" and r != "low_kpt_conf"]
-        header = f"  {'instances':<14}{'total':>7}{'passed':>8}{'written':>8}" + "".join(f"{r:>14}" for r in reasons)
+        header = f"  {'instances':<14}{'total':>7}{'passed':>8}{'written':>8}" + "".join(f"{r:>16}" for r in reasons)
         lines.append(header)
         for cls, c in t["instances"]["per_class"].items():
             lines.append(f"  {cls:<14}{c['total']:>7}{c['passed']:>8}{c['written']:>8}"
-                         + "".join(f"{c['rejected'][r]:>14}" for r in reasons))
+                         + "".join(f"{c['rejected'][r]:>16}" for r in reasons))
         for name, v in t["per_video"].items():
             lines.append(f"  {name}: train {v['train']}, val {v['val']} of {v['considered']} considered")
     for w in report["warnings"]:

@@ -161,6 +161,39 @@ def test_instance_filters_ambiguity_and_visibility(clip, tmp_path):
     assert lenient["tasks"]["pose"]["instances"]["rejected"]["unstable"] == 0
 
 
+def test_one_instrument_named_twice(clip, tmp_path):
+    """Ultralytics' NMS runs per class, so a teacher can call one instrument both classes: the lower call is a
+    class_conflict, never written, and while it scores like an instrument the frame is ambiguous."""
+    frames = predictions()
+    x1, y1, x2, y2 = frames[8][NH]["bbox"]
+    shifted = [x1 + 0.05 * (x2 - x1), y1, x2 + 0.05 * (x2 - x1), y2]  # IoU ~0.9 with the needle holder
+    frames[8].append({**frames[8][NH], "class": schema.CLASSES[TW], "score": 0.7, "bbox": shifted})
+    frames[12].append({**frames[12][TW], "class": schema.CLASSES[NH], "score": 0.95})  # outranks the tweezers
+    labels = write_plain(tmp_path / "labels", clip.stem, frames)
+    common = dict(pair=[f"{clip}::{labels}"], require_any=True, dup_thresh=0, min_track=0)
+
+    strict = curate_and_split.run(out_ds=tmp_path / "strict", **common)
+    check_report(strict, tmp_path / "strict")
+    pose = strict["tasks"]["pose"]
+    assert pose["instances"]["rejected"]["class_conflict"] == 2
+    assert pose["instances"]["per_class"]["tweezers"]["rejected"]["class_conflict"] == 2  # the copy, the original
+    assert pose["frames"]["rejected"]["ambiguous"] == 2
+    written = {stem for split in labels_of(tmp_path / "strict").values() for stem in split}
+    assert not {f"{clip.stem}_{k:06d}" for k in (8, 12)} & written
+
+    lenient = curate_and_split.run(out_ds=tmp_path / "lenient", ignore_frac=2.0, **common)
+    check_report(lenient, tmp_path / "lenient")
+    files = {stem: p for split in labels_of(tmp_path / "lenient").values() for stem, p in split.items()}
+    classes = {k: sorted(line.split()[0] for line in files[f"{clip.stem}_{k:06d}"].read_text().splitlines())
+               for k in (8, 12) if f"{clip.stem}_{k:06d}" in files}
+    assert classes, "the test expects frame 8 or 12 outside the split gap"
+    assert classes.get(8, ["0", "1"]) == ["0", "1"]   # the needle holder and the real tweezers, not the copy
+    assert classes.get(12, ["0", "0"]) == ["0", "0"]  # the higher call wins: the tweezers goes as needle holder
+
+    loose = curate_and_split.run(out_ds=tmp_path / "loose", class_iou=0.95, **common)
+    assert loose["tasks"]["pose"]["instances"]["rejected"]["class_conflict"] == 1  # frame 12's identical boxes
+
+
 def test_near_duplicates_and_per_video_cap(clip, tmp_path):
     source = read_video(clip)
     frames = predictions()
