@@ -32,7 +32,7 @@ from data_generation.composite import camera_effects, composite, despeckle, kelv
 from data_generation.generate_hands import load_hands  # noqa: E402
 from data_generation.generate_tools import load_tools_dir, make_distractor, make_tool  # noqa: E402
 from data_generation.scene import FrameSpec, SceneRanges, sample_frame  # noqa: E402
-from data_generation.settings import GeneratorSettings, chunk_frames, frame_stem  # noqa: E402
+from data_generation.settings import FILM, GeneratorSettings, chunk_frames, frame_stem  # noqa: E402
 from surgpose.camera import Intrinsics, blender_cam2world, project  # noqa: E402
 from surgpose.draw import draw_instances  # noqa: E402
 from surgpose.files import write_image, write_json  # noqa: E402
@@ -43,9 +43,6 @@ PARKED = np.array([0.0, 0.0, 1000.0])  # behind the camera: where unused objects
 GLOVE_COLORS = {  # linear RGB base colours of nitrile/latex gloves; navy: dark nitrile, as on real frames
     "navy": (0.015, 0.025, 0.14), "blue": (0.09, 0.25, 0.65), "white": (0.80, 0.80, 0.78), "cream": (0.78, 0.62, 0.42),
     "brown": (0.32, 0.19, 0.10), "purple": (0.25, 0.15, 0.55)}
-#: Film exposure (stops) under the "Standard" view: the lights were set for Filmic, whose roll-off took
-#: about 1.5 stops more; at this value the median foreground grey is what it was (211 vs 222 of 255).
-EXPOSURE_EV = -1.5
 
 
 def tool_pool(rng: np.random.Generator, settings: GeneratorSettings) -> list:
@@ -212,12 +209,11 @@ def configure_renderer(bproc, settings: GeneratorSettings, intr: Intrinsics, thr
                                      transparent_max_bounces=2, volume_bounces=0)
     bpy.context.scene.render.use_persistent_data = True  # keep the BVH between the frames of a chunk
     bproc.renderer.set_cpu_threads(threads)
-    # sRGB like a camera, as `composite` assumes: BlenderProc's default Filmic view turned navy gloves
-    # lavender and rolled off the highlights of steel
-    bproc.renderer.set_output_format(enable_transparency=not settings.full_scene, view_transform="Standard")
+    # sRGB like a camera, as `composite` assumes (settings.FILM says why)
+    bproc.renderer.set_output_format(enable_transparency=not settings.full_scene, view_transform=FILM["view_transform"])
     bproc.renderer.set_denoiser(None)  # BlenderProc's compositor denoiser costs ~3 s a frame
     scene = bpy.context.scene
-    scene.view_settings.exposure = EXPOSURE_EV
+    scene.view_settings.exposure = FILM["exposure_ev"]
     if settings.denoise:  # Cycles' own OpenImageDenoise, enabled on the scene and the view layer
         scene.cycles.use_denoising = True
         scene.cycles.denoiser = "OPENIMAGEDENOISE"

@@ -155,6 +155,23 @@ def test_folder_of_an_older_version_resumes_when_its_new_ranges_keep_their_defau
     assert proc.returncode != 0 and "ranges" in proc.stderr
 
 
+def test_folder_developed_another_way_is_not_resumed(dataset, tmp_path):
+    """Frames developed with another view transform (or none recorded: before it was part of the identity) must
+    not be mixed with new ones."""
+    for name, film in (("filmic", {"view_transform": "Filmic", "exposure_ev": 0.0}), ("unrecorded", None)):
+        old = tmp_path / name
+        shutil.copytree(dataset, old)
+        config = old / "generator_config.json"
+        data = json.loads(config.read_text())
+        assert data["identity"].pop("film") == {"view_transform": "Standard", "exposure_ev": -1.5}
+        if film:
+            data["identity"]["film"] = film
+        config.write_text(json.dumps(data))
+        proc = subprocess.run([sys.executable, str(ROOT / "synthetic_data_generator.py"), "--out", str(old), *TINY],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert proc.returncode != 0 and "film" in proc.stderr, proc.stderr
+
+
 HDRI = ROOT.parent / "shared" / "hdri"
 
 
