@@ -22,7 +22,7 @@ $(STAMP): requirements.txt
 
 demo: $(STAMP)
 	$(PY) synthetic_data_generator.py --num_images 8 --out output_demo --width 640 --height 368 --debug
-	$(PY) video.py --weights models/synthetic_weights.pt --video output_demo/composited/train --out_dir output_demo/video --export none
+	$(PY) video.py --weights models/refined_weights.pt --video output_demo/composited/train --out_dir output_demo/video --export none
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests
