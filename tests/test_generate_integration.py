@@ -9,7 +9,9 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -22,11 +24,22 @@ TINY = ["--num_images", "4", "--width", "160", "--height", "96", "--samples", "2
         "--val_fraction", "0.25", "--seed", "3", "--camera_distance", "0.3", "0.4"]
 
 
+def run_generator(out: Path, *extra: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "synthetic_data_generator.py"), "--out", str(out), *TINY,
+                           *extra], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
 def generate(out: Path, *extra: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, str(ROOT / "synthetic_data_generator.py"), "--out", str(out), *TINY,
-                           *extra], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    proc = run_generator(out, *extra)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
+
+
+def refused(out: Path, *extra: str) -> str:
+    """The error of a run that must stop before rendering anything."""
+    proc = run_generator(out, *extra, timeout=120)
+    assert proc.returncode != 0, proc.stdout[-3000:]
+    return proc.stderr
 
 
 @pytest.fixture(scope="session")
@@ -137,22 +150,25 @@ def test_killed_run_resumes_to_identical_annotations(dataset, tmp_path):
 
 
 def test_rerun_with_other_settings_is_refused(dataset):
-    proc = subprocess.run([sys.executable, str(ROOT / "synthetic_data_generator.py"), "--out", str(dataset),
-                           *TINY, "--seed", "4"], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode != 0 and "seed" in proc.stderr
+    assert "seed" in refused(dataset, "--seed", "4")
+
+
+@contextmanager
+def copy_with_identity(dataset: Path, dest: Path) -> Iterator[dict]:
+    """A copy of `dataset` in `dest` whose recorded identity the caller edits, as an older or other run wrote it."""
+    shutil.copytree(dataset, dest)
+    config = dest / "generator_config.json"
+    data = json.loads(config.read_text())
+    yield data["identity"]
+    config.write_text(json.dumps(data))
 
 
 def test_folder_of_an_older_version_resumes_when_its_new_ranges_keep_their_defaults(dataset, tmp_path):
     old = tmp_path / "old"
-    shutil.copytree(dataset, old)
-    config = old / "generator_config.json"
-    data = json.loads(config.read_text())
-    del data["identity"]["ranges"]["distractor_probability"]   # written before scissors existed
-    config.write_text(json.dumps(data))
+    with copy_with_identity(dataset, old) as identity:
+        del identity["ranges"]["distractor_probability"]   # written before scissors existed
     generate(old)
-    proc = subprocess.run([sys.executable, str(ROOT / "synthetic_data_generator.py"), "--out", str(old), *TINY,
-                           "--distractor_probability", "0.5"], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode != 0 and "ranges" in proc.stderr
+    assert "ranges" in refused(old, "--distractor_probability", "0.5")
 
 
 def test_folder_developed_another_way_is_not_resumed(dataset, tmp_path):
@@ -160,16 +176,12 @@ def test_folder_developed_another_way_is_not_resumed(dataset, tmp_path):
     not be mixed with new ones."""
     for name, film in (("filmic", {"view_transform": "Filmic", "exposure_ev": 0.0}), ("unrecorded", None)):
         old = tmp_path / name
-        shutil.copytree(dataset, old)
-        config = old / "generator_config.json"
-        data = json.loads(config.read_text())
-        assert data["identity"].pop("film") == {"view_transform": "Standard", "exposure_ev": -1.5}
-        if film:
-            data["identity"]["film"] = film
-        config.write_text(json.dumps(data))
-        proc = subprocess.run([sys.executable, str(ROOT / "synthetic_data_generator.py"), "--out", str(old), *TINY],
-                              cwd=ROOT, capture_output=True, text=True, timeout=120)
-        assert proc.returncode != 0 and "film" in proc.stderr, proc.stderr
+        with copy_with_identity(dataset, old) as identity:
+            assert identity.pop("film") == {"view_transform": "Standard", "exposure_ev": -1.5}
+            if film:
+                identity["film"] = film
+        error = refused(old)
+        assert "film" in error, error
 
 
 HDRI = ROOT.parent / "shared" / "hdri"
