@@ -2,9 +2,10 @@
 
     python synthetic_data_generator.py --num_images 1000 --out output
     python synthetic_data_generator.py --num_images 1000 --out output --shard 0/4   # one job of an array
-    python synthetic_data_generator.py --num_images 1000 --out output --merge       # after all shards
+    python synthetic_data_generator.py --out output --merge                         # after all shards
 
-Interrupt it at any time and rerun the same command: it resumes where it stopped.
+Interrupt it at any time and rerun the same command: it resumes where it stopped. A folder holds one dataset:
+a rerun with settings that change the frames (seed, size, look, ranges, ...) is refused.
 """
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--height", type=int, help="render height (intrinsics scaled to it)")
     p.add_argument("--workers", type=int, default=1, help="parallel render processes")
     p.add_argument("--shard", help="i/n: render only chunks i, i+n, ... (cluster job arrays); then --merge")
-    p.add_argument("--merge", action="store_true", help="only assemble COCO/YOLO datasets from rendered frames")
+    p.add_argument("--merge", action="store_true", help="only assemble COCO/YOLO datasets from the rendered frames in --out, "
+                                                          "with the settings they were rendered with")
     p.add_argument("--samples", type=int, default=4, help="Cycles samples per pixel (speckle is median-filtered)")
     p.add_argument("--denoise", action="store_true",
                    help="Cycles' OpenImageDenoise (smoother metal, about +0.7 s per 960x544 frame)")

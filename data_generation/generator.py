@@ -1,6 +1,7 @@
 """Phase 1 driver: validate input, fan chunks out to render workers, resume, then assemble the datasets."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import queue
@@ -13,7 +14,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from data_generation.scene import SceneRanges
-from data_generation.settings import GeneratorSettings, chunk_frames, frame_done, num_chunks, ranges_json
+from data_generation.settings import (IDENTITY_KEYS, GeneratorSettings, chunk_frames, frame_done, num_chunks,
+                                      ranges_json)
 from surgpose.files import write_json
 from surgpose.schema import Layout
 
@@ -85,7 +87,10 @@ def check_resume(settings: GeneratorSettings) -> None:
     path = Path(settings.out) / CONFIG_NAME
     ident = settings.dataset_identity()
     if path.is_file():
-        old = json.loads(path.read_text()).get("identity", {})
+        recorded = json.loads(path.read_text())
+        # identity keys added since that folder was started: its full settings were recorded beside it
+        old = {**{k: v for k, v in recorded.get("settings", {}).items() if k in IDENTITY_KEYS},
+               **recorded.get("identity", {})}
         if isinstance(old.get("ranges"), dict):  # a range added since then: its default is the old behaviour
             old["ranges"] = {**ranges_json(SceneRanges()), **old["ranges"]}
         diff = [k for k in ident if old.get(k) != ident[k]]
@@ -103,10 +108,14 @@ def invalidate_datasets(out: Path) -> None:
         marker.unlink(missing_ok=True)
 
 
+def shard_chunks(settings: GeneratorSettings, shard: tuple[int, int] | None) -> range:
+    """The chunks a run renders: all of them, or shard (i, n)'s chunks i, i+n, ..."""
+    return range(num_chunks(settings)) if shard is None else range(shard[0], num_chunks(settings), shard[1])
+
+
 def pending_chunks(settings: GeneratorSettings, shard: tuple[int, int] | None) -> list[int]:
     out = Path(settings.out)
-    chunks = range(num_chunks(settings)) if shard is None else range(shard[0], num_chunks(settings), shard[1])
-    return [c for c in chunks if not all(frame_done(out, i) for i in chunk_frames(c, settings))]
+    return [c for c in shard_chunks(settings, shard) if not all(frame_done(out, i) for i in chunk_frames(c, settings))]
 
 
 def render(settings: GeneratorSettings, chunks: list[int], workers: int, frames_total: int,
@@ -167,37 +176,54 @@ def _tail(log_dir: Path, index: int, n: int = 3) -> str:
     return " | ".join(text[-n:])
 
 
+def recorded_settings(out: str | Path) -> GeneratorSettings:
+    """The settings a folder's first render run recorded (what `--merge` assembles with)."""
+    path = Path(out) / CONFIG_NAME
+    if not path.is_file():
+        raise GeneratorError(f"{out} holds no rendered frames to merge (no {CONFIG_NAME}); render the shards first")
+    try:
+        return dataclasses.replace(GeneratorSettings.from_json(json.loads(path.read_text())["settings"]), out=str(out))
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise GeneratorError(f"{path} is not a generator record ({err}); render into a new --out") from None
+
+
+def render_pending(settings: GeneratorSettings, shard: tuple[int, int] | None, workers: int) -> None:
+    """Render the frames of this run's chunks (all, or one shard's) that are not done yet."""
+    out = Path(settings.out)
+    chunks = pending_chunks(settings, shard)
+    if not chunks:
+        return
+    invalidate_datasets(out)
+    for stale in out.rglob(".*.tmp"):  # half-written files of a killed run
+        stale.unlink()
+    mine = [i for c in shard_chunks(settings, shard) for i in chunk_frames(c, settings)]
+    render(settings, chunks, workers, len(mine), sum(frame_done(out, i) for i in mine))
+
+
 def run(out: str = "output", num_images: int = 1000, seed: int = 0, val_fraction: float = 0.1,
         workers: int = 1, shard: str | None = None, merge: bool = False, no_hands: bool = False,
         hands_dir: str | None = None, **kwargs) -> Path:
     """Generate (or resume) a dataset in `out`; returns `out`. See `synthetic_data_generator.py -h`."""
-    settings = GeneratorSettings(out=str(out), num_images=num_images, seed=seed, val_fraction=val_fraction,
-                                 hands_dir=None if no_hands else str(hands_dir or DEFAULT_HANDS), **kwargs)
-    shard_spec = parse_shard(shard)
-    validate(settings, workers)
-    check_resume(settings)
-    out_path = Path(settings.out)
-    if not merge:
-        chunks = pending_chunks(settings, shard_spec)
-        if chunks:
-            invalidate_datasets(out_path)
-            for stale in out_path.rglob(".*.tmp"):  # half-written files of a killed run
-                stale.unlink()
-            mine = [i for c in (range(num_chunks(settings)) if shard_spec is None
-                                else range(shard_spec[0], num_chunks(settings), shard_spec[1]))
-                    for i in chunk_frames(c, settings)]
-            done = sum(frame_done(out_path, i) for i in mine)
-            render(settings, chunks, workers, len(mine), done)
+    if merge:  # assemble with the settings the shards were rendered with, whatever else the command line says
+        settings = recorded_settings(out)
+    else:
+        settings = GeneratorSettings(out=str(out), num_images=num_images, seed=seed, val_fraction=val_fraction,
+                                     hands_dir=None if no_hands else str(hands_dir or DEFAULT_HANDS), **kwargs)
+        shard_spec = parse_shard(shard)
+        validate(settings, workers)
+        check_resume(settings)
+        render_pending(settings, shard_spec, workers)
         if shard_spec is not None:
             print(f"shard {shard} complete; once every shard is, assemble the datasets with: "
-                  f"python synthetic_data_generator.py --out {out} --num_images {num_images} --seed {seed} --merge")
-            return out_path
+                  f"python synthetic_data_generator.py --out {out} --merge")
+            return Path(settings.out)
+    out_path = Path(settings.out)
     missing = [i for i in range(settings.num_images) if not frame_done(out_path, i)]
     if missing:
         raise GeneratorError(f"{len(missing)} of {settings.num_images} frames are not rendered yet "
                              f"(first: {missing[0]}); run the remaining shards first")
     from data_generation.build_datasets import run as build_datasets
 
-    build_datasets(out=str(out_path), seed=seed, val_fraction=val_fraction, amodal=settings.amodal,
-                   num_images=num_images)
+    build_datasets(out=str(out_path), seed=settings.seed, val_fraction=settings.val_fraction,
+                   amodal=settings.amodal, num_images=settings.num_images)
     return out_path

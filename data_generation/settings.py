@@ -19,6 +19,11 @@ from surgpose.camera import DEFAULT_INTRINSICS, Intrinsics, load_intrinsics
 #: roll-off (at -1.5 EV the median foreground grey is what it was: 211 vs 222 of 255).
 FILM = {"view_transform": "Standard", "exposure_ev": -1.5}
 
+#: Settings that must match for a rerun to resume a folder: the frame layout and each frame's look and labels.
+#: `debug` (extra overlays) may change; `amodal` is applied when the datasets are assembled, to all frames.
+IDENTITY_KEYS = ("num_images", "seed", "val_fraction", "chunk_size", "full_scene", "tools_dir", "hands_dir",
+                 "backgrounds_dir", "hdri_dir", "samples", "denoise", "effects", "jpg_quality", "min_visible_px")
+
 
 @dataclass
 class GeneratorSettings:
@@ -61,9 +66,9 @@ class GeneratorSettings:
         return cls(**{**data, "ranges": ranges})
 
     def dataset_identity(self) -> dict:
-        """What must match for a rerun to resume an existing output folder."""
-        keys = ("num_images", "seed", "val_fraction", "chunk_size", "full_scene", "tools_dir")
-        ident = {k: getattr(self, k) for k in keys}
+        """What must match for a rerun to resume an existing output folder: the frame layout and everything
+        that shapes a frame's pixels or labels (`IDENTITY_KEYS`, the scene ranges, the camera and the film)."""
+        ident = {k: getattr(self, k) for k in IDENTITY_KEYS}
         ident["intrinsics"] = self.intrinsics().to_json()
         ident["ranges"] = ranges_json(self.ranges)
         ident["film"] = FILM

@@ -24,20 +24,21 @@ TINY = ["--num_images", "4", "--width", "160", "--height", "96", "--samples", "2
         "--val_fraction", "0.25", "--seed", "3", "--camera_distance", "0.3", "0.4"]
 
 
-def run_generator(out: Path, *extra: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "synthetic_data_generator.py"), "--out", str(out), *TINY,
+def run_generator(out: Path, *extra: str, settings: list[str] = TINY, timeout: float = 600
+                  ) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "synthetic_data_generator.py"), "--out", str(out), *settings,
                            *extra], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
-def generate(out: Path, *extra: str) -> subprocess.CompletedProcess:
-    proc = run_generator(out, *extra)
+def generate(out: Path, *extra: str, settings: list[str] = TINY) -> subprocess.CompletedProcess:
+    proc = run_generator(out, *extra, settings=settings)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
 
 
-def refused(out: Path, *extra: str) -> str:
+def refused(out: Path, *extra: str, settings: list[str] = TINY) -> str:
     """The error of a run that must stop before rendering anything."""
-    proc = run_generator(out, *extra, timeout=120)
+    proc = run_generator(out, *extra, settings=settings, timeout=120)
     assert proc.returncode != 0, proc.stdout[-3000:]
     return proc.stderr
 
@@ -149,8 +150,12 @@ def test_killed_run_resumes_to_identical_annotations(dataset, tmp_path):
     assert a["annotations"] == b["annotations"] and a["images"] == b["images"]
 
 
-def test_rerun_with_other_settings_is_refused(dataset):
-    assert "seed" in refused(dataset, "--seed", "4")
+@pytest.mark.parametrize("flag, key", [(["--seed", "4"], "seed"), (["--samples", "3"], "samples"),
+                                       (["--no_hands"], "hands_dir"), (["--no_effects"], "effects")])
+def test_rerun_with_other_settings_is_refused(dataset, flag, key):
+    """Frames rendered another way are never mixed into a dataset: neither other annotations nor another look."""
+    error = refused(dataset, *flag)
+    assert f"({key} differ" in error, error
 
 
 @contextmanager
@@ -167,8 +172,11 @@ def test_folder_of_an_older_version_resumes_when_its_new_ranges_keep_their_defau
     old = tmp_path / "old"
     with copy_with_identity(dataset, old) as identity:
         del identity["ranges"]["distractor_probability"]   # written before scissors existed
+        for look in ("samples", "hands_dir", "effects"):   # recorded in its settings only
+            del identity[look]
     generate(old)
     assert "ranges" in refused(old, "--distractor_probability", "0.5")
+    assert "samples" in refused(old, "--samples", "3")
 
 
 def test_folder_developed_another_way_is_not_resumed(dataset, tmp_path):
@@ -209,9 +217,11 @@ def test_amodal_masks_with_two_workers(tmp_path, dataset):
 def test_shards_then_merge_equal_a_single_run(tmp_path, dataset):
     out = tmp_path / "sharded"
     for shard in ("0/2", "1/2"):
-        generate(out, "--shard", shard, "--debug")
+        hint = generate(out, "--shard", shard, "--debug").stdout
         assert not (out / "yolo_data" / "data.yaml").exists()
-    generate(out, "--merge")
+    assert "no rendered frames to merge" in refused(tmp_path / "nothing", "--merge", settings=[])
+    assert f"--out {out} --merge" in hint
+    generate(out, "--merge", settings=[])  # as the hint says: the settings come from the folder
     a = json.loads((out / "coco_data" / "coco_annotations.json").read_text())
     b = json.loads((dataset / "coco_data" / "coco_annotations.json").read_text())
     assert a["annotations"] == b["annotations"]
