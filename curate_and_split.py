@@ -14,9 +14,10 @@ is an error.
 Rules, in order, each rejection counted per reason, class and video in the report:
   instances  low_conf (--min_conf_nh / --min_conf_t), small_box (--min_box_area), small_mask (seg,
              --min_mask_area), low_kpt_conf (pose, mean of tips + joint, --min_kpt_conf), class_conflict
-             (overlaps a higher-scoring instance of the other class, box IoU >= --class_iou), unstable (must
-             recur in --min_track of the frames within +-temporal_window processed frames, box IoU >=
-             --min_iou, confident keypoints within --max_kpt_shift x box diagonal). Kept keypoints below
+             (overlaps a higher-scoring instance of the other class, box IoU >= --class_iou), double_box (its
+             box and a higher-scoring same-class box nest, --double_box_cover; never makes a frame ambiguous),
+             unstable (must recur in --min_track of the frames within +-temporal_window processed frames, box
+             IoU >= --min_iou, confident keypoints within --max_kpt_shift x box diagonal). Kept keypoints below
              --kpt_vis_conf are written as not labelled (0 0 0), the others visible (2).
   frames     ambiguous: a rejected instance scoring >= --ignore_frac x its class threshold drops the frame
              (an unlabelled instrument would be taught as background); no_instance; missing_class: by
@@ -58,6 +59,7 @@ def run(
     min_mask_area: float = 0.0005,
     min_kpt_conf: float = 0.5,
     class_iou: float = 0.5,
+    double_box_cover: float = 0.8,
     kpt_vis_conf: float = 0.5,
     temporal_window: int = 2,
     min_track: int = 2,
@@ -87,11 +89,11 @@ def run(
     """
     rules = CurationRules(min_conf_nh=min_conf_nh, min_conf_t=min_conf_t, ignore_frac=ignore_frac,
                           min_box_area=min_box_area, min_mask_area=min_mask_area, min_kpt_conf=min_kpt_conf,
-                          class_iou=class_iou, kpt_vis_conf=kpt_vis_conf, temporal_window=temporal_window,
-                          min_track=min_track, min_iou=min_iou, max_kpt_shift=max_kpt_shift, require_any=require_any,
-                          stride=stride, dup_thresh=dup_thresh, max_per_video=max_per_video, balance=balance,
-                          split=split, split_by=split_by, block_s=block_s, block_frames=block_frames, gap=gap,
-                          seed=seed)
+                          class_iou=class_iou, double_box_cover=double_box_cover, kpt_vis_conf=kpt_vis_conf,
+                          temporal_window=temporal_window, min_track=min_track, min_iou=min_iou,
+                          max_kpt_shift=max_kpt_shift, require_any=require_any, stride=stride, dup_thresh=dup_thresh,
+                          max_per_video=max_per_video, balance=balance, split=split, split_by=split_by,
+                          block_s=block_s, block_frames=block_frames, gap=gap, seed=seed)
     report = curate([pair] if isinstance(pair, (str, Path)) else list(pair), out_ds, rules, pre_clahe=pre_clahe,
                     clahe_clip=clahe_clip, save_frames=save_frames, jpg_quality=jpg_quality,
                     progress_every=progress_every)

@@ -24,14 +24,19 @@ counted in the report, per reason, per class and per video:
    image), `small_mask` (seg: polygon area below `min_mask_area`), `low_kpt_conf` (pose: mean confidence of
    tip_left, tip_right and joint below `min_kpt_conf`), `class_conflict` (the box overlaps a higher-scoring
    instance of the other class with IoU >= `class_iou`: the teacher named one instrument twice, as Ultralytics'
-   NMS runs per class, and the lower call must not be taught), `unstable` (temporal consistency: fewer than
+   NMS runs per class, and the lower call must not be taught), `double_box` (the box and that of a
+   higher-scoring instance of the same class nest, the smaller lying at least `double_box_cover` inside the
+   larger: one instrument boxed twice, the jaws alone beside the whole tool, which NMS at IoU 0.7 lets
+   through; the instrument is labelled by the other box, so this rejection never makes a frame ambiguous),
+   `unstable` (temporal consistency: fewer than
    `min_track` of the labelled frames within +-`temporal_window` processed frames hold an instance of the
    same class, itself passing the filters above, with box IoU >= `min_iou` and keypoints confident in both
    (>= `kpt_vis_conf`) moved on average by at most `max_kpt_shift` of the box diagonal).
    Kept keypoints are written visible (v=2) when their confidence is >= `kpt_vis_conf`, else as not
    labelled (0 0 0), so an unsure keypoint is ignored by the loss instead of taught.
 2. Frame decision (only frames at every `stride`-th labelled position are considered; the others still
-   serve as temporal neighbours): `ambiguous` when a rejected instance scores >= `ignore_frac` x its class
+   serve as temporal neighbours): `ambiguous` when a rejected instance (other than a `double_box`) scores
+   >= `ignore_frac` x its class
    threshold: writing the frame without that instrument would teach the model that a real instrument is
    background, so the whole frame goes; instances below that score are treated as background. Then
    `no_instance` when nothing is kept, and `missing_class` when some class has no kept instance: by default
@@ -92,7 +97,8 @@ REPORT = "curation.json"
 #: Folder (inside the primary dataset) of the segmentation dataset when pose labels exist too.
 SEG_SUBDIR = "seg"
 #: Instance rejection reasons, in the order they are tested.
-INSTANCE_REASONS = ("low_conf", "small_box", "small_mask", "low_kpt_conf", "class_conflict", "unstable")
+INSTANCE_REASONS = ("low_conf", "small_box", "small_mask", "low_kpt_conf", "class_conflict", "double_box",
+                    "unstable")
 #: Frame rejection reasons, in pipeline order.
 FRAME_REASONS = ("ambiguous", "no_instance", "missing_class", "unreadable", "near_duplicate", "split_gap",
                  "video_cap", "balance")
@@ -127,6 +133,9 @@ class CurationRules:
     min_kpt_conf: float = _rule(0.5, "smallest mean confidence of tip_left, tip_right and joint (low_kpt_conf)")
     class_iou: float = _rule(0.5, "an instance whose box overlaps a higher-scoring instance of the other class "
                                   "with this IoU or more is rejected (class_conflict: one instrument named twice)")
+    double_box_cover: float = _rule(0.8, "an instance whose box and a higher-scoring same-class box nest, the "
+                                         "smaller lying at least this fraction inside the larger, is rejected "
+                                         "(double_box: one instrument boxed twice); above 1: off")
     kpt_vis_conf: float = _rule(0.5, "keypoints at or above this confidence are written visible (2), others "
                                      "as not labelled (0); also the keypoints compared over time")
     temporal_window: int = _rule(2, "temporal consistency looks this many processed frames either side")
@@ -157,8 +166,8 @@ class CurationRules:
         for name in ("min_conf_nh", "min_conf_t", "min_iou", "class_iou", "kpt_vis_conf", "min_kpt_conf"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be within [0, 1], got {getattr(self, name)}")
-        for name in ("ignore_frac", "min_box_area", "min_mask_area", "max_kpt_shift", "dup_thresh", "block_s",
-                     "temporal_window", "min_track", "max_per_video", "block_frames"):
+        for name in ("ignore_frac", "double_box_cover", "min_box_area", "min_mask_area", "max_kpt_shift",
+                     "dup_thresh", "block_s", "temporal_window", "min_track", "max_per_video", "block_frames"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.stride < 1:
@@ -470,15 +479,27 @@ def static_reason(inst: dict, task: str, rules: CurationRules, width: int, heigh
     return None
 
 
-def class_conflicts(instances: list[dict], reasons: list[str | None], rules: CurationRules) -> None:
-    """Mark `class_conflict` on passing instances that a higher-scoring instance of another class covers (box
-    IoU >= `class_iou`), whatever that one's own fate: the teacher called the instrument both names."""
+def overlapping_calls(instances: list[dict], reasons: list[str | None], rules: CurationRules) -> None:
+    """Mark passing instances that a higher-scoring instance (whatever its own fate) shows to be a second call
+    of one instrument: `class_conflict` when of the other class with box IoU >= `class_iou` (the teacher
+    called it both names), `double_box` when of the same class with nested boxes (`double_box_cover`)."""
     rank = [(inst["score"], -k) for k, inst in enumerate(instances)]  # ties: the earlier line wins
     for k, inst in enumerate(instances):
-        if reasons[k] is None and any(
-                other["class"] != inst["class"] and rank[j] > rank[k]
-                and box_iou(other["bbox"], inst["bbox"]) >= rules.class_iou for j, other in enumerate(instances)):
-            reasons[k] = "class_conflict"
+        for j, other in enumerate(instances):
+            if reasons[k] is not None or rank[j] <= rank[k]:
+                continue
+            if other["class"] != inst["class"] and box_iou(other["bbox"], inst["bbox"]) >= rules.class_iou:
+                reasons[k] = "class_conflict"
+            elif other["class"] == inst["class"] and box_cover(other["bbox"], inst["bbox"]) >= rules.double_box_cover:
+                reasons[k] = "double_box"
+
+
+def box_cover(a: Sequence[float], b: Sequence[float]) -> float:
+    """Fraction of the smaller of two xyxy boxes that lies inside the other."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return max(0.0, w) * max(0.0, h) / smaller if smaller > 0 else 0.0
 
 
 def read_task_labels(path: Path, task: str, width: int, height: int) -> list[dict]:
@@ -529,7 +550,7 @@ def temporal_check(states: list[FrameState], window: int, rules: CurationRules) 
 def frame_decision(state: FrameState, rules: CurationRules) -> str | None:
     """The frame-level rejection of a considered frame after the instance filters, or None."""
     for inst, reason in zip(state.instances, state.reasons):
-        if reason is not None and inst["score"] >= rules.ignore_conf(inst["class"]):
+        if reason not in (None, "double_box") and inst["score"] >= rules.ignore_conf(inst["class"]):
             return "ambiguous"
     kept = state.class_counts()
     if not kept:
@@ -554,7 +575,7 @@ def label_stage(source: Source, si: int, task: str, rules: CurationRules, consid
                 continue
             instances.append(inst)
             reasons.append(reason)
-        class_conflicts(instances, reasons, rules)
+        overlapping_calls(instances, reasons, rules)
         states.append(FrameState(si, frame, frame.index in considered, instances, reasons, background))
         if progress_every and (n + 1) % progress_every == 0:
             log(f"{source.name} {task}: {n + 1}/{len(frames)} label files read")

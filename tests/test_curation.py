@@ -194,6 +194,38 @@ def test_one_instrument_named_twice(clip, tmp_path):
     assert loose["tasks"]["pose"]["instances"]["rejected"]["class_conflict"] == 1  # frame 12's identical boxes
 
 
+def test_one_instrument_boxed_twice(clip, tmp_path):
+    """A second, nested box of the same class on one instrument (NMS at IoU 0.7 lets the jaws alone through beside
+    the whole tool) is a double_box: never written, and the frame stays, labelled by the other box."""
+    frames = predictions()
+    x1, y1, x2, y2 = frames[8][NH]["bbox"]
+    jaws = [x1, y1, (x1 + x2) / 2, (y1 + y2) / 2]                      # inside the needle holder's box, IoU 0.25
+    frames[8].append({**frames[8][NH], "score": 0.7, "bbox": jaws})
+    x1, y1, x2, y2 = frames[12][TW]["bbox"]
+    frames[12].append({**frames[12][TW], "score": 0.95, "bbox": [x1 - 4, y1 - 4, x2 + 4, y2 + 4]})  # outranks it
+    labels = write_plain(tmp_path / "labels", clip.stem, frames)
+    common = dict(pair=[f"{clip}::{labels}"], dup_thresh=0, min_track=0, split=0)
+
+    report = curate_and_split.run(out_ds=tmp_path / "ds", **common)
+    check_report(report, tmp_path / "ds")
+    pose = report["tasks"]["pose"]
+    assert pose["instances"]["rejected"]["double_box"] == 2
+    assert pose["instances"]["per_class"]["tweezers"]["rejected"]["double_box"] == 1  # the original, outranked
+    assert pose["frames"]["rejected"]["ambiguous"] == 0
+    files = {stem: p for split in labels_of(tmp_path / "ds").values() for stem, p in split.items()}
+    lines = {k: [line.split() for line in files[f"{clip.stem}_{k:06d}"].read_text().splitlines()] for k in (8, 12)}
+    assert sorted(line[0] for line in lines[8]) == ["0", "1"] and sorted(line[0] for line in lines[12]) == ["0", "1"]
+    (tweezers,) = [line for line in lines[12] if line[0] == "1"]
+    assert float(tweezers[3]) * SIZE[0] == pytest.approx(x2 - x1 + 8, abs=0.5)  # the higher, larger box is kept
+
+    off = curate_and_split.run(out_ds=tmp_path / "off", double_box_cover=2.0, **common)
+    assert off["tasks"]["pose"]["instances"]["rejected"]["double_box"] == 0
+    written = (tmp_path / "off" / "labels" / "train" / f"{clip.stem}_000008.txt").read_text().split("\n")
+    assert sorted(line[0] for line in written if line) == ["0", "0", "1"]  # the jaws box taught as a second tool
+    with pytest.raises(ValueError, match="double_box_cover"):
+        curate_and_split.run(out_ds=tmp_path / "bad", double_box_cover=-0.1, **common)
+
+
 def test_near_duplicates_and_per_video_cap(clip, tmp_path):
     source = read_video(clip)
     frames = predictions()
