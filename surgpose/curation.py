@@ -28,20 +28,20 @@ counted in the report, per reason, per class and per video:
    higher-scoring instance of the same class nest, the smaller lying at least `double_box_cover` inside the
    larger: one instrument boxed twice, the jaws alone beside the whole tool, which NMS at IoU 0.7 lets
    through; the instrument is labelled by the other box, so this rejection never makes a frame ambiguous),
-   `unstable` (temporal consistency: fewer than
-   `min_track` of the labelled frames within +-`temporal_window` processed frames hold an instance of the
-   same class, itself passing the filters above, with box IoU >= `min_iou` and keypoints confident in both
-   (>= `kpt_vis_conf`) moved on average by at most `max_kpt_shift` of the box diagonal).
+   `unstable` (temporal consistency: fewer than `min_track` of the labelled frames within +-`temporal_window`
+   processed frames hold an instance of the same class, itself passing the filters above, with box IoU >=
+   `min_iou` and keypoints confident in both (>= `kpt_vis_conf`) moved on average by at most `max_kpt_shift`
+   of the box diagonal).
    Kept keypoints are written visible (v=2) when their confidence is >= `kpt_vis_conf`, else as not
    labelled (0 0 0), so an unsure keypoint is ignored by the loss instead of taught.
 2. Frame decision (only frames at every `stride`-th labelled position are considered; the others still
    serve as temporal neighbours): `ambiguous` when a rejected instance (other than a `double_box`) scores
-   >= `ignore_frac` x its class
-   threshold: writing the frame without that instrument would teach the model that a real instrument is
-   background, so the whole frame goes; instances below that score are treated as background. Then
-   `no_instance` when nothing is kept, and `missing_class` when some class has no kept instance: by default
-   a frame must show every class (needle holder and tweezers), because an instrument the teacher missed
-   altogether leaves no trace to catch otherwise; `require_any` keeps frames with any kept instance.
+   >= `ignore_frac` x its class threshold: writing the frame without that instrument would teach the model
+   that a real instrument is background, so the whole frame goes; instances below that score are treated as
+   background. Then `no_instance` when nothing is kept, and `missing_class` when some class has no kept
+   instance: by default a frame must show every class (needle holder and tweezers), because an instrument the
+   teacher missed altogether leaves no trace to catch otherwise; `require_any` keeps frames with any kept
+   instance.
 3. `unreadable` (the frame cannot be decoded), `near_duplicate`: the 32x32 grey thumbnail of the decoded
    frame differs from that of the last frame kept from the same video by a mean absolute difference below
    `dup_thresh` grey levels (0 turns it off).
