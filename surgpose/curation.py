@@ -89,7 +89,7 @@ from tqdm import tqdm
 
 from surgpose import yolo
 from surgpose.files import write_image, write_json
-from surgpose.inference import LABEL_DIRS, box_iou, clahe
+from surgpose.inference import LABEL_DIRS, box_cover, box_iou, clahe
 from surgpose.schema import CLASSES, KEYPOINTS, VIS_OUTSIDE, VIS_VISIBLE
 
 #: The report written into the dataset folder.
@@ -485,21 +485,17 @@ def overlapping_calls(instances: list[dict], reasons: list[str | None], rules: C
     called it both names), `double_box` when of the same class with nested boxes (`double_box_cover`)."""
     rank = [(inst["score"], -k) for k, inst in enumerate(instances)]  # ties: the earlier line wins
     for k, inst in enumerate(instances):
+        if reasons[k] is not None:
+            continue
         for j, other in enumerate(instances):
-            if reasons[k] is not None or rank[j] <= rank[k]:
+            if rank[j] <= rank[k]:
                 continue
             if other["class"] != inst["class"] and box_iou(other["bbox"], inst["bbox"]) >= rules.class_iou:
                 reasons[k] = "class_conflict"
-            elif other["class"] == inst["class"] and box_cover(other["bbox"], inst["bbox"]) >= rules.double_box_cover:
+                break
+            if other["class"] == inst["class"] and box_cover(other["bbox"], inst["bbox"]) >= rules.double_box_cover:
                 reasons[k] = "double_box"
-
-
-def box_cover(a: Sequence[float], b: Sequence[float]) -> float:
-    """Fraction of the smaller of two xyxy boxes that lies inside the other."""
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
-    return max(0.0, w) * max(0.0, h) / smaller if smaller > 0 else 0.0
+                break
 
 
 def read_task_labels(path: Path, task: str, width: int, height: int) -> list[dict]:

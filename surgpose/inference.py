@@ -327,13 +327,27 @@ def predictions_document(images: dict[str, list[dict]]) -> dict:
     return {"keypoint_names": list(schema.KEYPOINTS), "classes": list(schema.CLASSES), "images": images}
 
 
+def box_area(a: Sequence[float]) -> float:
+    """Area of an xyxy box."""
+    return (a[2] - a[0]) * (a[3] - a[1])
+
+
+def box_intersection(a: Sequence[float], b: Sequence[float]) -> float:
+    """Area shared by two xyxy boxes."""
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
 def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
     """Intersection over union of two xyxy boxes."""
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    inter = box_intersection(a, b)
+    union = box_area(a) + box_area(b) - inter
     return inter / union if union > 0 else 0.0
+
+
+def box_cover(a: Sequence[float], b: Sequence[float]) -> float:
+    """Fraction of the smaller of two xyxy boxes that lies inside the other (1: nested)."""
+    smaller = min(box_area(a), box_area(b))
+    return box_intersection(a, b) / smaller if smaller > 0 else 0.0
 
 
 def _fuse_cluster(members: list[dict], n_sources: int) -> dict:
