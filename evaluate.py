@@ -70,6 +70,9 @@ def load_predictions(path: str | Path) -> dict[str, list[dict]]:
         raise ValueError(f"cannot read predictions {path}: {e}") from None
     if not isinstance(document, dict) or not isinstance(document.get("images"), dict):
         raise ValueError(f"{path} is not a predict.py predictions.json (no 'images' mapping)")
+    if document.get("complete") is False:
+        raise ValueError(f"{path}: predict.py was interrupted after {len(document['images'])} images "
+                         "(\"complete\": false); rerun it to score all of them")
     names = document.get("keypoint_names", list(schema.KEYPOINTS))
     if list(names) != list(schema.KEYPOINTS):
         raise ValueError(f"{path} has keypoints {names}, expected {list(schema.KEYPOINTS)}")

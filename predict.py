@@ -3,14 +3,18 @@
     python predict.py --weights runs/pose/train/weights/best.pt --source frames/ --out_dir out/
     python predict.py --weights pose.pt --seg_weights seg.pt --source "shots/*.jpg" --out_dir out/
 
-Writes `OUT/predictions.json` ({"keypoint_names", "classes", "images": {file name: [instance, ...]}},
-original-image pixels), YOLO labels with a trailing confidence (`OUT/labels/` pose, `OUT/labels_seg/`
-segmentation) and overlays (`OUT/overlays/`).
+Writes `OUT/predictions.json` ({"keypoint_names", "classes", "images": {file name: [instance, ...]},
+"complete"}, original-image pixels), YOLO labels with a trailing confidence (`OUT/labels/` pose,
+`OUT/labels_seg/` segmentation) and overlays (`OUT/overlays/`). Interrupted (Ctrl-C, `kill`), it still writes
+predictions.json for the images done, with "complete": false. OUT holds one run: a rerun into it first
+removes the earlier run's labels and overlays.
 """
 from __future__ import annotations
 
 import argparse
 import glob
+import json
+import signal
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -23,11 +27,13 @@ from ultralytics.data.utils import IMG_FORMATS  # noqa: E402
 from surgpose.draw import draw_instances  # noqa: E402
 from surgpose.files import write_image, write_json  # noqa: E402
 from surgpose.inference import (  # noqa: E402
+    LABEL_DIRS,
     Detector,
     add_inference_args,
     image_calibration,
     predict_images,
     predictions_document,
+    remove_stale_outputs,
     resolve_export,
     save_labels,
 )
@@ -48,6 +54,21 @@ def list_images(source: str | Path) -> list[Path]:
     if len(set(names)) != len(names):
         raise ValueError(f"{source} matches several images with the same file name; predict one folder at a time")
     return sorted(files)
+
+
+def replace_earlier_run(out: Path, files: list[Path]) -> None:
+    """Remove the labels and overlays an earlier run left in `out` (the images of its predictions.json, and
+    these), and that run's predictions.json, so that `out` describes this run only."""
+    try:
+        earlier = set(json.loads((out / "predictions.json").read_text())["images"])
+    except (OSError, ValueError, KeyError, TypeError):
+        earlier = set()
+    stems = {Path(name).stem for name in earlier} | {p.stem for p in files}
+    removed = remove_stale_outputs(out, [*LABEL_DIRS.values(), "overlays"], stems.__contains__,
+                                   keep={p.parent for p in files})
+    (out / "predictions.json").unlink(missing_ok=True)
+    if removed:
+        print(f"{out}: replacing an earlier run ({removed} of its label and overlay files removed)")
 
 
 def run(
@@ -76,15 +97,20 @@ def run(
                         retina_masks=retina_masks, scales=scales,
                         export=resolve_export(export, device, calibration_frames=len(files)),
                         calibration=image_calibration(files, pre_clahe, clahe_clip))
+    replace_earlier_run(out, files)
     images: dict[str, list[dict]] = {}
-    for path, seen, instances in predict_images(detector, files, pre_clahe, clahe_clip):
-        images[path.name] = instances
-        save_labels(out, path.stem, instances, detector.tasks, seen.shape, label_conf)
-        write_image(out / "overlays" / path.name,
-                    draw_instances(seen.copy(), instances, draw_masks=True, draw_kpts=draw_kpts, draw_labels=True,
-                                   kpt_conf_thresh=kpt_conf))
-    document = predictions_document(images)
-    write_json(out / "predictions.json", document)
+    complete = False
+    try:
+        for path, seen, instances in predict_images(detector, files, pre_clahe, clahe_clip):
+            images[path.name] = instances
+            save_labels(out, path.stem, instances, detector.tasks, seen.shape, label_conf)
+            write_image(out / "overlays" / path.name,
+                        draw_instances(seen.copy(), instances, draw_masks=True, draw_kpts=draw_kpts,
+                                       draw_labels=True, kpt_conf_thresh=kpt_conf))
+        complete = True
+    finally:  # an interrupted run keeps what it predicted, marked incomplete
+        document = {**predictions_document(images), "complete": complete}
+        write_json(out / "predictions.json", document)
     return document
 
 
@@ -97,7 +123,12 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(opt: argparse.Namespace) -> None:
-    document = run(**vars(opt))
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` writes predictions.json like Ctrl-C does
+    try:
+        document = run(**vars(opt))
+    except KeyboardInterrupt:
+        raise SystemExit(f"interrupted: {Path(opt.out_dir) / 'predictions.json'} holds the images done "
+                         "(\"complete\": false)") from None
     n = sum(len(v) for v in document["images"].values())
     print(f"{n} instances in {len(document['images'])} images -> {Path(opt.out_dir) / 'predictions.json'}")
 

@@ -17,6 +17,7 @@ Writes, in OUT/:
   images/             with --save_frames: the exact frames the model saw
 Labels and JSON lines are written as each frame finishes, the video and run.json are closed on Ctrl-C or
 `kill` too: an interrupted run stays readable for the frames done (run.json says "complete": false).
+OUT holds one run: a rerun into it first removes the earlier run's per-frame labels and frames.
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ from tqdm import tqdm  # noqa: E402
 from surgpose.draw import draw_instances  # noqa: E402
 from surgpose.files import write_image, write_json  # noqa: E402
 from surgpose.inference import (  # noqa: E402
+    LABEL_DIRS,
     TRACKERS,
     Detector,
     KeypointSmoother,
@@ -46,13 +48,29 @@ from surgpose.inference import (  # noqa: E402
     model_view,
     predictions_document,
     resolve_export,
+    remove_stale_outputs,
     save_labels,
+    stem_pattern,
     video_calibration,
 )
 from surgpose.video_io import VideoReader, Worker, video_writer  # noqa: E402
 
 #: Per-frame file stem: `<video stem>_<frame index>`; Phase 3 finds the frame by this index.
 FRAME_STEM = "{video}_{frame:06d}"
+
+
+def replace_earlier_run(out: Path, frame_stem: str, keep: Path) -> None:
+    """Remove the per-frame files an earlier run left in `out` (its own frame names, from its run.json, and
+    this run's), so that `out` holds this run only: Phase 3 reads every label file it finds there."""
+    patterns = [stem_pattern(frame_stem)]
+    try:
+        patterns.append(stem_pattern(json.loads((out / "run.json").read_text())["frame_stem"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # no earlier run here, or not one of video.py's
+    removed = remove_stale_outputs(out, [*LABEL_DIRS.values(), "images"],
+                                   lambda stem: any(p.fullmatch(stem) for p in patterns), keep=[keep])
+    if removed:
+        print(f"{out}: replacing an earlier run ({removed} of its per-frame files removed)")
 
 
 def run(
@@ -111,6 +129,7 @@ def run(
         "frames_done": 0,
         "complete": False,
     }
+    replace_earlier_run(out, record["frame_stem"], keep=Path(video))
     write_json(out / "run.json", record, indent=2)
 
     writer = video_writer(out / "annotated.mp4", reader.fps / reader.stride, reader.size)

@@ -75,7 +75,6 @@ import bisect
 import json
 import math
 import random
-import re
 import shutil
 import time
 from collections import Counter
@@ -89,7 +88,7 @@ from tqdm import tqdm
 
 from surgpose import yolo
 from surgpose.files import write_image, write_json
-from surgpose.inference import LABEL_DIRS, box_cover, box_iou, clahe
+from surgpose.inference import LABEL_DIRS, box_cover, box_iou, clahe, stem_pattern
 from surgpose.schema import CLASSES, KEYPOINTS, VIS_OUTSIDE, VIS_VISIBLE
 
 #: The report written into the dataset folder.
@@ -255,14 +254,6 @@ def parse_pair(text: str) -> tuple[Path, Path]:
         raise ValueError(f"--pair {text!r}: expected VIDEO::LABELS_DIR (a video file or a folder of frames, then "
                          "a video.py output folder or a folder of label files)")
     return Path(video), Path(labels)
-
-
-def stem_pattern(frame_stem: str) -> re.Pattern:
-    """Regex of the file stems a `frame_stem` format such as `clip_{frame:06d}` produces; group 1 is the index."""
-    m = re.fullmatch(r"(.*)\{frame(?::[^}]*)?\}(.*)", frame_stem, re.S)
-    if not m:
-        raise ValueError(f"frame_stem {frame_stem!r} has no {{frame}} field")
-    return re.compile(re.escape(m[1]) + r"(\d+)" + re.escape(m[2]))
 
 
 def _read_run(labels: Path) -> dict | None:

@@ -14,6 +14,7 @@ import ast
 import logging
 import math
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -320,6 +321,35 @@ def save_labels(out_dir: Path, stem: str, instances: list[dict], tasks: Sequence
         line, part = (yolo.pose_line, "keypoints") if task == "pose" else (yolo.seg_line, "polygon")
         yolo.write_labels(Path(out_dir) / LABEL_DIRS[task] / f"{stem}.txt",
                           [line(inst, w, h, with_conf) for inst in instances if inst[part]])
+
+
+def stem_pattern(frame_stem: str) -> re.Pattern:
+    """Regex of the file stems a `frame_stem` format such as `clip_{frame:06d}` produces; group 1 is the index."""
+    m = re.fullmatch(r"(.*)\{frame(?::[^}]*)?\}(.*)", frame_stem, re.S)
+    if not m:
+        raise ValueError(f"frame_stem {frame_stem!r} has no {{frame}} field")
+    return re.compile(re.escape(m[1]) + r"(\d+)" + re.escape(m[2]))
+
+
+def remove_stale_outputs(out_dir: Path, folders: Iterable[str], belongs: Callable[[str], bool],
+                         keep: Iterable[Path] = ()) -> int:
+    """Delete the per-image files in `out_dir`'s `folders` whose stem `belongs` names; return how many.
+
+    An output folder holds one run: a rerun with another model, stride or source would otherwise leave the
+    earlier run's labels beside the new ones, and Phase 3 would read them as this run's. Folders in `keep`
+    are never touched (the input images, should they live inside `out_dir`).
+    """
+    kept = {Path(k).resolve() for k in keep}
+    removed = 0
+    for name in folders:
+        folder = Path(out_dir) / name
+        if not folder.is_dir() or folder.resolve() in kept:
+            continue
+        for f in folder.iterdir():
+            if f.is_file() and belongs(f.stem):
+                f.unlink()
+                removed += 1
+    return removed
 
 
 def predictions_document(images: dict[str, list[dict]]) -> dict:

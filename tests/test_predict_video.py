@@ -11,8 +11,10 @@ import torch
 
 import predict
 import video
+from evaluate import load_predictions
 from datasets import read_video, tiny_dataset, trained_run, write_clip
 from surgpose import schema
+from surgpose.curation import open_source
 from surgpose.inference import (
     EXPORTS,
     MIN_CALIBRATION_FRAMES,
@@ -294,6 +296,67 @@ def test_video_interrupted_run_leaves_readable_outputs(data, pose_weights, tmp_p
     lines = (tmp_path / "predictions.jsonl").read_text().splitlines()
     assert [json.loads(x)["frame"] for x in lines] == [0, 1, 2, 3, 4]
     assert len(list((tmp_path / "labels").glob("*.txt"))) == 5
+
+
+def test_video_rerun_replaces_the_earlier_run(data, pose_weights, seg_weights, tmp_path):
+    """Phase 3 reads every label file in the folder: a rerun with another model, stride or video must not
+    leave the earlier run's labels there to be curated as its own."""
+    out = tmp_path / "out"
+    first = video.run(weights=seg_weights, video=data["clip"], out_dir=out, imgsz=64, conf=LOW_CONF, export=None,
+                      save_frames=True)
+    n_frames = first["frames_done"]
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="cannot load weights"):  # a run that cannot start deletes nothing
+        video.run(weights=garbage, video=data["clip"], out_dir=out, export=None)
+    assert len(list((out / "labels_seg").iterdir())) == len(list((out / "images").iterdir())) == n_frames
+
+    second = video.run(weights=pose_weights, video=data["clip"], out_dir=out, imgsz=64, conf=LOW_CONF,
+                       export=None, stride=3, max_frames=2)
+    stems = [second["frame_stem"].format(frame=k) for k in (0, 3)]
+    assert sorted(p.stem for p in (out / "labels").iterdir()) == stems
+    assert not list((out / "labels_seg").iterdir()) and not list((out / "images").iterdir())
+    source = open_source(f"{data['clip']}::{out}")
+    assert [f.index for f in source.frames] == [0, 3] and source.tasks == ["pose"] and source.step == 3
+
+    frames = tmp_path / "frames"  # another video into the same folder
+    frames.mkdir()
+    for k, frame in enumerate(read_video(data["clip"])[:4]):
+        cv2.imwrite(str(frames / f"f{k:04d}.png"), frame)
+    third = video.run(weights=pose_weights, video=frames, out_dir=out, imgsz=64, conf=LOW_CONF, export=None)
+    assert sorted(p.stem for p in (out / "labels").iterdir()) == [
+        third["frame_stem"].format(frame=k) for k in range(4)]
+    assert third["frame_stem"] != second["frame_stem"]
+
+
+def test_predict_rerun_replaces_the_earlier_run_and_interruption_keeps_what_is_done(
+        data, pose_weights, tmp_path, monkeypatch):
+    images = data["pose"].parent / "images" / "val"
+    names = sorted(p.name for p in images.iterdir())
+    out = tmp_path / "out"
+    predict.run(weights=pose_weights, source=images, out_dir=out, imgsz=64, conf=LOW_CONF)
+    doc = predict.run(weights=pose_weights, source=images / names[0], out_dir=out, imgsz=64, conf=LOW_CONF)
+    assert list(doc["images"]) == [names[0]] and doc["complete"]
+    assert [p.name for p in (out / "overlays").iterdir()] == [names[0]]
+    assert [p.name for p in (out / "labels").iterdir()] == [f"{Path(names[0]).stem}.txt"]
+
+    calls = {"n": 0}
+    original = Detector.predict
+
+    def predict_then_interrupt(self, image):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return original(self, image)
+
+    monkeypatch.setattr(Detector, "predict", predict_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        predict.run(weights=pose_weights, source=images, out_dir=out, imgsz=64, conf=LOW_CONF)
+    partial = json.loads((out / "predictions.json").read_text())
+    assert list(partial["images"]) == names[:2] and partial["complete"] is False
+    assert sorted(p.name for p in (out / "overlays").iterdir()) == names[:2]
+    with pytest.raises(ValueError, match="interrupted after 2 images"):
+        load_predictions(out / "predictions.json")
 
 
 def test_clear_errors(data, pose_weights, tmp_path):
