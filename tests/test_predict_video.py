@@ -277,17 +277,22 @@ def test_sample_frames_spread_over_video_and_folder(data, tmp_path):
     assert len(sample_frames(folder, 50)) == 5  # never more than there are
 
 
-def test_video_interrupted_run_leaves_readable_outputs(data, pose_weights, tmp_path, monkeypatch):
+def interrupt_after(images: int, monkeypatch) -> None:
+    """Ctrl-C while the model works on the image after `images` finished ones."""
     calls = {"n": 0}
     original = Detector.predict
 
     def predict_then_interrupt(self, image):
         calls["n"] += 1
-        if calls["n"] == 6:
+        if calls["n"] > images:
             raise KeyboardInterrupt
         return original(self, image)
 
     monkeypatch.setattr(Detector, "predict", predict_then_interrupt)
+
+
+def test_video_interrupted_run_leaves_readable_outputs(data, pose_weights, tmp_path, monkeypatch):
+    interrupt_after(5, monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         video.run(weights=pose_weights, video=data["clip"], out_dir=tmp_path, imgsz=64, conf=LOW_CONF, export=None)
     record = json.loads((tmp_path / "run.json").read_text())
@@ -340,16 +345,7 @@ def test_predict_rerun_replaces_the_earlier_run_and_interruption_keeps_what_is_d
     assert [p.name for p in (out / "overlays").iterdir()] == [names[0]]
     assert [p.name for p in (out / "labels").iterdir()] == [f"{Path(names[0]).stem}.txt"]
 
-    calls = {"n": 0}
-    original = Detector.predict
-
-    def predict_then_interrupt(self, image):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return original(self, image)
-
-    monkeypatch.setattr(Detector, "predict", predict_then_interrupt)
+    interrupt_after(2, monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         predict.run(weights=pose_weights, source=images, out_dir=out, imgsz=64, conf=LOW_CONF)
     partial = json.loads((out / "predictions.json").read_text())
