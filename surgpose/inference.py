@@ -178,6 +178,7 @@ def export_weights(weights: str | Path, fmt: str, imgsz: int, device: str = "cpu
     target = weights.with_name(weights.stem + EXPORTS[fmt])
     if target.exists() and target.stat().st_mtime >= weights.stat().st_mtime:
         return target
+    load_model(weights)  # missing, unreadable or foreign weights: an error naming the user's file, not a copy
     images = None
     if fmt == "int8":
         images = calibration() if calibration else None
@@ -271,7 +272,8 @@ def load_model(weights: str | Path) -> Any:
         names = export_metadata(path).get("names") or model.names  # for an export, model.names compiles it
         names = [names[i] for i in sorted(names)]
     except Exception as e:  # Ultralytics raises many types for bad files; the user needs one message
-        raise ValueError(f"cannot load weights {path}: {type(e).__name__}: {e}") from e
+        first_line = next(iter(str(e).splitlines()), "")  # Ultralytics appends download advice that can't apply
+        raise ValueError(f"cannot load weights {path}: {type(e).__name__}: {first_line}") from e
     if names != list(schema.CLASSES):
         raise ValueError(f"weights {path} predict classes {names}, but this toolkit expects {list(schema.CLASSES)} "
                          "(surgpose/schema.py): train on a data.yaml written by Phase 1")
@@ -447,6 +449,9 @@ class Detector:
         export = resolve_export(export, device)
         self.fuse_iou = fuse_iou
         self.weights = [str(w) for w in (weights, seg_weights) if w]
+        missing = [w for w in self.weights if not Path(w).exists()]
+        if missing:  # before any export is announced
+            raise FileNotFoundError(f"weights not found: {', '.join(missing)}")
         self.export = export if any(w.endswith(".pt") for w in self.weights) else None  # exports run as given
         self.models = [self._model(w, export, device, stride_multiple(imgsz), calibration) for w in self.weights]
         self.tasks = [m.task for m in self.models]

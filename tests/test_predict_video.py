@@ -136,6 +136,8 @@ def test_predict_glob_and_missing_source(data, pose_weights, tmp_path):
     assert list(doc["images"]) == ["000001.jpg", "000002.jpg"]
     with pytest.raises(FileNotFoundError, match="no images"):
         predict.run(weights=pose_weights, source=tmp_path / "nothing*.jpg", out_dir=tmp_path, imgsz=64)
+    with pytest.raises(ValueError, match="is a video: run video.py"):
+        predict.run(weights=pose_weights, source=data["clip"], out_dir=tmp_path, imgsz=64)
 
 
 def check_video_outputs(out: Path, clip: Path, tasks: list[str], stride: int = 1) -> dict:
@@ -364,8 +366,10 @@ def test_clear_errors(data, pose_weights, tmp_path):
         video.run(weights=pose_weights, video=corrupt, out_dir=tmp_path, export=None)
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="cannot load weights"):
-        video.run(weights=garbage, video=data["clip"], out_dir=tmp_path, export=None)
+    for export in (None, "openvino"):  # an export names the user's file, not its staging copy, and makes nothing
+        with pytest.raises(ValueError, match=f"cannot load weights {garbage}: "):
+            video.run(weights=garbage, video=data["clip"], out_dir=tmp_path, export=export)
+    assert not list(tmp_path.glob("garbage_*"))
     with pytest.raises(FileNotFoundError, match="weights not found"):
         load_model(tmp_path / "nope.pt")
     ckpt = torch.load(pose_weights, weights_only=False)
