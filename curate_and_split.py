@@ -44,6 +44,7 @@ from surgpose import offline
 
 offline.configure()
 
+from surgpose.cli import user_errors_in_one_line  # noqa: E402
 from surgpose.curation import REPORT, SPLIT_BY, CurationRules, curate, summary  # noqa: E402
 
 __all__ = ["REPORT", "run", "parse_opt", "main"]
@@ -129,6 +130,7 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+@user_errors_in_one_line
 def main(opt: argparse.Namespace) -> dict[str, Any]:
     report = run(**vars(opt))
     print(f"report: {Path(report['out_ds']) / REPORT}")

@@ -37,6 +37,7 @@ offline.configure()
 import numpy as np  # noqa: E402
 
 from surgpose import schema  # noqa: E402
+from surgpose.cli import user_errors_in_one_line  # noqa: E402
 from surgpose.files import write_json  # noqa: E402
 from surgpose.geometry import xyxy_to_xywh  # noqa: E402
 from surgpose.inference import EXPORTS, Detector, add_model_args, load_model, predict_images  # noqa: E402
@@ -396,11 +397,9 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     return opt
 
 
+@user_errors_in_one_line
 def main(opt: argparse.Namespace) -> None:
-    try:
-        document = run(**vars(opt))
-    except (FileNotFoundError, ValueError) as e:
-        raise SystemExit(f"error: {e}") from None
+    document = run(**vars(opt))
     print(f"best: {document['best']}")
 
 

@@ -22,8 +22,9 @@ from surgpose import offline
 
 offline.configure()
 
-from ultralytics.data.utils import IMG_FORMATS  # noqa: E402
+from ultralytics.data.utils import IMG_FORMATS, VID_FORMATS  # noqa: E402
 
+from surgpose.cli import user_errors_in_one_line  # noqa: E402
 from surgpose.draw import draw_instances  # noqa: E402
 from surgpose.files import write_image, write_json  # noqa: E402
 from surgpose.inference import (  # noqa: E402
@@ -42,6 +43,8 @@ from surgpose.inference import (  # noqa: E402
 def list_images(source: str | Path) -> list[Path]:
     """Images named by `source`: one file, a folder (not recursive) or a glob pattern; sorted, names unique."""
     path = Path(source)
+    if path.suffix[1:].lower() in VID_FORMATS:
+        raise ValueError(f"{source} is a video: run video.py --video {source} (predict.py reads images)")
     if path.is_dir():
         files = [p for p in path.iterdir() if p.suffix[1:].lower() in IMG_FORMATS]
     elif path.is_file():
@@ -122,6 +125,7 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+@user_errors_in_one_line
 def main(opt: argparse.Namespace) -> None:
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` writes predictions.json like Ctrl-C does
     try:

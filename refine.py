@@ -37,6 +37,7 @@ import curate_and_split  # noqa: E402
 import evaluate  # noqa: E402
 import train  # noqa: E402
 import video  # noqa: E402
+from surgpose.cli import user_errors_in_one_line  # noqa: E402
 from surgpose.files import write_json, write_text  # noqa: E402
 from surgpose.inference import load_model  # noqa: E402
 from surgpose.metrics import real_score  # noqa: E402
@@ -241,6 +242,7 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     return opt
 
 
+@user_errors_in_one_line
 def main(opt: argparse.Namespace) -> None:
     overrides = vars(opt).pop("overrides")
     state = run(**vars(opt), **overrides)

@@ -28,6 +28,7 @@ from ultralytics.data.utils import IMG_FORMATS, check_det_dataset  # noqa: E402
 from ultralytics.utils.torch_utils import unwrap_model  # noqa: E402
 
 from surgpose.augment import OperatingRoom, ramp_strength  # noqa: E402
+from surgpose.cli import user_errors_in_one_line  # noqa: E402
 from surgpose.schema import NUM_KEYPOINTS  # noqa: E402
 
 #: Ultralytics' nominal batch size: gradients accumulate up to it.
@@ -195,6 +196,7 @@ def parse_overrides(parser: argparse.ArgumentParser, pairs: list[str]) -> dict[s
     return {k: smart_value(v) for k, v in (kv.split("=", 1) for kv in pairs)}
 
 
+@user_errors_in_one_line
 def main(opt: argparse.Namespace) -> None:
     overrides = vars(opt).pop("overrides")
     save_dir = run(**vars(opt), **overrides)

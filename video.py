@@ -36,6 +36,7 @@ offline.configure()
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from surgpose.cli import user_errors_in_one_line  # noqa: E402
 from surgpose.draw import draw_instances  # noqa: E402
 from surgpose.files import write_image, write_json  # noqa: E402
 from surgpose.inference import (  # noqa: E402
@@ -201,6 +202,7 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+@user_errors_in_one_line
 def main(opt: argparse.Namespace) -> None:
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` finishes outputs like Ctrl-C does
     try:
