@@ -16,8 +16,9 @@ Writes, in OUT/:
   run.json            video, model, preprocessing (CLAHE) and progress, so Phase 3 can reproduce the frames
   images/             with --save_frames: the exact frames the model saw
 Labels and JSON lines are written as each frame finishes, the video and run.json are closed on Ctrl-C or
-`kill` too: an interrupted run stays readable for the frames done (run.json says "complete": false).
-OUT holds one run: a rerun into it first removes the earlier run's per-frame labels and frames.
+`kill` too: an interrupted run stays readable for the frames done (run.json says "complete": false), and
+the same command with `--resume` continues it. OUT holds one run: a rerun into it without `--resume` first
+removes the earlier run's per-frame labels and frames.
 """
 from __future__ import annotations
 
@@ -74,6 +75,32 @@ def replace_earlier_run(out: Path, frame_stem: str, keep: Path) -> None:
         print(f"{out}: replacing an earlier run ({removed} of its per-frame files removed)")
 
 
+#: Run-record keys that describe progress, not the run: they may differ when --resume continues it.
+PROGRESS_KEYS = ("frames_done", "complete", "seconds", "fps_processed", "resumed_frames")
+
+
+def earlier_frames(out: Path, record: dict[str, Any]) -> dict[int, list[dict]]:
+    """`{frame index: instances}` of the frames an interrupted run in `out` finished, for `--resume`, which
+    refuses a run made with other settings (video, model, stride, preprocessing, ...)."""
+    try:
+        earlier = json.loads((out / "run.json").read_text())
+        lines = (out / "predictions.jsonl").read_text().splitlines()
+    except (OSError, ValueError):
+        raise FileNotFoundError(f"nothing to resume in {out}: no readable run.json and predictions.jsonl") from None
+    differ = [k for k in record if k not in PROGRESS_KEYS and earlier.get(k) != json.loads(json.dumps(record[k]))]
+    if differ:
+        raise ValueError(f"{out} holds a run with other settings ({', '.join(differ)}); rerun without --resume "
+                         "to replace it")
+    done = {}
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            break  # a line cut short by a hard kill: that frame and any after it are redone
+        (done[entry["frame"]],) = entry["images"].values()
+    return done
+
+
 def run(
     weights: str | Path,
     video: str | Path,
@@ -98,8 +125,13 @@ def run(
     save_frames: bool = False,
     max_frames: int | None = None,
     progress_every: int = 0,
+    resume: bool = False,
 ) -> dict[str, Any]:
-    """Process `video`; return the run record (also written to `OUT/run.json`)."""
+    """Process `video`; return the run record (also written to `OUT/run.json`).
+
+    `resume` continues an interrupted run in `out_dir`: the frames it finished are redrawn and relabelled from
+    its predictions.jsonl without running the model, the rest are predicted.
+    """
     out = Path(out_dir)
     reader = VideoReader(video, stride=stride)  # fails fast on a missing or undecodable video
     detector = Detector(weights, seg_weights, imgsz=imgsz, conf=conf, iou=iou, device=device, max_det=max_det,
@@ -130,7 +162,14 @@ def run(
         "frames_done": 0,
         "complete": False,
     }
-    replace_earlier_run(out, record["frame_stem"], keep=Path(video))
+    if resume:
+        if track:
+            raise ValueError("--resume cannot continue tracks (--track, --smooth): rerun without --resume")
+        done = earlier_frames(out, record)
+        record["resumed_frames"] = len(done)
+    else:
+        done = {}
+        replace_earlier_run(out, record["frame_stem"], keep=Path(video))
     write_json(out / "run.json", record, indent=2)
 
     writer = video_writer(out / "annotated.mp4", reader.fps / reader.stride, reader.size)
@@ -161,11 +200,13 @@ def run(
             if n == max_frames:
                 break
             seen = model_view(frame, pre_clahe, clahe_clip)
-            instances = detector.predict(seen)
-            if tracker:
-                tracker.update(instances, seen)
-            if smoother:
-                smoother.update(instances, index / reader.fps)
+            instances = done.get(index)
+            if instances is None:
+                instances = detector.predict(seen)
+                if tracker:
+                    tracker.update(instances, seen)
+                if smoother:
+                    smoother.update(instances, index / reader.fps)
             worker.submit(partial(emit, index, seen, instances))
             bar.update()
             if progress_every and (n + 1) % progress_every == 0:
@@ -199,6 +240,8 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--save_frames", action="store_true", help="also save the frames the model saw as images/*.jpg")
     p.add_argument("--max_frames", type=int, default=None, help="stop after this many processed frames")
     p.add_argument("--progress_every", type=int, default=0, help="also log a progress line every N frames")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run in --out_dir (same command otherwise; not with --track)")
     return p.parse_args(argv)
 
 
@@ -208,7 +251,8 @@ def main(opt: argparse.Namespace) -> None:
     try:
         record = run(**vars(opt))
     except KeyboardInterrupt:
-        raise SystemExit(f"interrupted: outputs for the frames done are in {opt.out_dir}") from None
+        raise SystemExit(f"interrupted: outputs for the frames done are in {opt.out_dir}; add --resume to the same "
+                         "command to continue") from None
     print(f"{record['frames_done']} frames at {record['fps_processed']} fps -> {opt.out_dir}")
 
 

@@ -305,6 +305,36 @@ def test_video_interrupted_run_leaves_readable_outputs(data, pose_weights, tmp_p
     assert len(list((tmp_path / "labels").glob("*.txt"))) == 5
 
 
+def test_video_resume_finishes_an_interrupted_run_as_one_run_would(data, pose_weights, tmp_path, monkeypatch):
+    settings = dict(weights=pose_weights, video=data["clip"], imgsz=64, conf=LOW_CONF, export=None, stride=2)
+    whole = video.run(out_dir=tmp_path / "whole", **settings)
+    out = tmp_path / "out"
+    with monkeypatch.context() as m:
+        interrupt_after(3, m)
+        with pytest.raises(KeyboardInterrupt):
+            video.run(out_dir=out, **settings)
+    with (out / "predictions.jsonl").open("a") as f:
+        f.write('{"frame": 6, "ima')  # a line cut short by a hard kill is redone
+    with pytest.raises(ValueError, match="other settings \\(stride"):
+        video.run(out_dir=out, resume=True, **{**settings, "stride": 3})
+    with pytest.raises(ValueError, match="cannot continue tracks"):
+        video.run(out_dir=out, resume=True, track="bytetrack.yaml", **settings)
+    with pytest.raises(FileNotFoundError, match="nothing to resume"):
+        video.run(out_dir=tmp_path / "empty", resume=True, **settings)
+
+    predicted = []
+    original = Detector.predict
+    monkeypatch.setattr(Detector, "predict", lambda self, image: predicted.append(1) or original(self, image))
+    record = video.run(out_dir=out, resume=True, **settings)
+    assert record["complete"] and record["resumed_frames"] == 3
+    assert record["frames_done"] == whole["frames_done"] and len(predicted) == whole["frames_done"] - 3
+    assert read_jsonl(out / "predictions.jsonl") == read_jsonl(tmp_path / "whole" / "predictions.jsonl")
+    assert len(read_video(out / "annotated.mp4")) == whole["frames_done"]
+    check_video_outputs(out, data["clip"], ["pose"], stride=2)
+    for label in (tmp_path / "whole" / "labels").iterdir():
+        assert (out / "labels" / label.name).read_text() == label.read_text()
+
+
 def test_video_rerun_replaces_the_earlier_run(data, pose_weights, seg_weights, tmp_path):
     """Phase 3 reads every label file in the folder: a rerun with another model, stride or video must not
     leave the earlier run's labels there to be curated as its own."""
