@@ -95,9 +95,9 @@ def earlier_frames(out: Path, record: dict[str, Any]) -> dict[int, list[dict]]:
     for line in lines:
         try:
             entry = json.loads(line)
-        except ValueError:
+            (done[int(entry["frame"])],) = entry["images"].values()
+        except (ValueError, KeyError, TypeError, AttributeError):
             break  # a line cut short by a hard kill: that frame and any after it are redone
-        (done[entry["frame"]],) = entry["images"].values()
     return done
 
 
