@@ -19,7 +19,7 @@ class SceneRanges:
 
     min_tools: int = 1
     max_tools: int = 3
-    camera_distance: tuple[float, float] = (0.28, 0.55)   # metres from the field
+    camera_distance: tuple[float, float] = (0.28, 0.8)    # metres from the field (far: operating-room views)
     max_tilt_deg: float = 35.0                           # camera tilt from straight down
     tool_height: tuple[float, float] = (0.005, 0.04)     # metres above the field
     max_tool_pitch_deg: float = 35.0                     # instrument axis against the field plane
