@@ -93,10 +93,17 @@ def check_resume(settings: GeneratorSettings) -> None:
                **recorded.get("identity", {})}
         if isinstance(old.get("ranges"), dict):  # a range added since then: its default is the old behaviour
             old["ranges"] = {**ranges_json(SceneRanges()), **old["ranges"]}
-        diff = [k for k in ident if old.get(k) != ident[k]]
+        diff = []
+        for k in ident:
+            then, now = old.get(k), ident[k]
+            if isinstance(then, dict) and isinstance(now, dict):  # name the range, not just "ranges"
+                diff += [f"{k}.{sub}: {then.get(sub)} recorded, {now[sub]} now" for sub in now
+                         if then.get(sub) != now[sub]]
+            elif then != now:
+                diff.append(f"{k}: {then} recorded, {now} now")
         if diff:
-            raise GeneratorError(f"{settings.out} holds a dataset made with other settings ({', '.join(diff)} "
-                                 "differ); rerun with the same settings to resume, or choose another --out")
+            raise GeneratorError(f"{settings.out} holds a dataset made with other settings ({'; '.join(diff)}); "
+                                 "rerun with the same settings to resume, or choose another --out")
     else:
         write_json(path, {"identity": ident, "settings": settings.to_json()}, indent=2)
 

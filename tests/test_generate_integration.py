@@ -151,11 +151,13 @@ def test_killed_run_resumes_to_identical_annotations(dataset, tmp_path):
 
 
 @pytest.mark.parametrize("flag, key", [(["--seed", "4"], "seed"), (["--samples", "3"], "samples"),
-                                       (["--no_hands"], "hands_dir"), (["--no_effects"], "effects")])
+                                       (["--no_hands"], "hands_dir"), (["--no_effects"], "effects"),
+                                       (["--camera_distance", "0.3", "0.5"], "ranges.camera_distance")])
 def test_rerun_with_other_settings_is_refused(dataset, flag, key):
-    """Frames rendered another way are never mixed into a dataset: neither other annotations nor another look."""
+    """Frames rendered another way are never mixed into a dataset: neither other annotations nor another look.
+    The error names the setting (the range, not just "ranges") with its recorded and requested values."""
     error = refused(dataset, *flag)
-    assert f"({key} differ" in error, error
+    assert f"({key}: " in error and " recorded, " in error and error.count(" now") == 1, error
 
 
 @contextmanager
