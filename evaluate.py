@@ -40,7 +40,14 @@ from surgpose import schema  # noqa: E402
 from surgpose.cli import user_errors_in_one_line  # noqa: E402
 from surgpose.files import write_json  # noqa: E402
 from surgpose.geometry import xyxy_to_xywh  # noqa: E402
-from surgpose.inference import EXPORTS, Detector, add_model_args, load_model, predict_images  # noqa: E402
+from surgpose.inference import (  # noqa: E402
+    EXPORTS,
+    Detector,
+    add_model_args,
+    check_weights,
+    load_model,
+    predict_images,
+)
 from surgpose.metrics import ALL, PCK_THRESHOLDS, load_real_labels, pck_key, score_real  # noqa: E402
 
 #: Confidence threshold for mAP: the whole precision-recall curve is needed (as Ultralytics val does).
@@ -50,17 +57,6 @@ MAP_CONF = 0.001
 def is_predictions(path: str | Path) -> bool:
     """A predict.py `predictions.json` (scored as it is) rather than model weights."""
     return Path(path).suffix.lower() == ".json"
-
-
-def check_weights(weights: Sequence[str | Path]) -> list[Path]:
-    """All weights exist, checked before any slow evaluation starts."""
-    paths = [Path(w) for w in weights]
-    if not paths:
-        raise ValueError("no --weights given")
-    missing = [str(p) for p in paths if not p.exists()]
-    if missing:
-        raise FileNotFoundError(f"weights not found: {', '.join(missing)}")
-    return paths
 
 
 def load_predictions(path: str | Path) -> dict[str, list[dict]]:

@@ -260,6 +260,17 @@ def quantize_openvino(fp32_dir: Path, out_dir: Path, images: Sequence[np.ndarray
     return out_dir
 
 
+def check_weights(weights: Sequence[str | Path]) -> list[Path]:
+    """All weights exist, checked before any slow work (an evaluation, an export) starts."""
+    paths = [Path(w) for w in weights]
+    if not paths:
+        raise ValueError("no --weights given")
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"weights not found: {', '.join(missing)}")
+    return paths
+
+
 def load_model(weights: str | Path) -> Any:
     """An Ultralytics model for our schema, with a clear error for missing, unreadable or foreign weights."""
     from ultralytics import YOLO
@@ -448,10 +459,7 @@ class Detector:
         self.conf = conf
         export = resolve_export(export, device)
         self.fuse_iou = fuse_iou
-        self.weights = [str(w) for w in (weights, seg_weights) if w]
-        missing = [w for w in self.weights if not Path(w).exists()]
-        if missing:  # before any export is announced
-            raise FileNotFoundError(f"weights not found: {', '.join(missing)}")
+        self.weights = [str(w) for w in check_weights([w for w in (weights, seg_weights) if w])]
         self.export = export if any(w.endswith(".pt") for w in self.weights) else None  # exports run as given
         self.models = [self._model(w, export, device, stride_multiple(imgsz), calibration) for w in self.weights]
         self.tasks = [m.task for m in self.models]
