@@ -2,9 +2,11 @@
 
 Real instrument images show gloved hands covering handles and rings; the renderer places these
 meshes over the instruments so the detector learns occluded keypoints. Each hand is a palm
-(rounded box), a thumb and four fingers of three tapered capsules with flexion angles, and a
-forearm stub with a glove cuff, merged into one mesh per pose. Adult size: about 18.7 cm from
-the wrist to the middle fingertip.
+(rounded box), a thumb and four fingers of three tapered capsules with flexion angles, a gloved
+wrist with a rolled cuff, and a creased sleeve (gown, coat or bare skin: the renderer's `sleeve`
+material) running 45 cm back toward the elbow, so that arms enter from the frame's edge as on real
+footage instead of ending in mid-air. Merged into one mesh per pose. Adult size: about 18.7 cm
+from the wrist to the middle fingertip.
 
 Hand frame (metres), shared with the renderer: the origin is the grip point (where the held
 handle passes: between the finger rings of a needle holder, between the grip areas of
@@ -17,10 +19,12 @@ under the palm.
 Sidecar JSON (same stem as the OBJ)::
 
     {"name": "pinch_tweezers_right", "pose": "pinch_tweezers", "side": "right", "units": "m",
-     "grip_point": [0, 0, 0], "for_class": "tweezers"}
+     "grip_point": [0, 0, 0], "for_class": "tweezers", "sleeve_start_face": 3240}
 
 `for_class` is a class of `surgpose.schema.CLASSES` or null (a hand that holds nothing in
-particular); `units` is "m", "cm" or "mm"; `grip_point` is in the OBJ's units and frame.
+particular); `units` is "m", "cm" or "mm"; `grip_point` is in the OBJ's units and frame;
+`sleeve_start_face` (optional) is the index of the OBJ's first sleeve face: faces before it are
+glove, it and those after it sleeve (without it the whole mesh is glove).
 
 Usage (regenerates the committed hands/ folder, deterministically):
     python data_generation/generate_hands.py --out hands
@@ -55,6 +59,9 @@ FINGERS = {
 FINGER_TAPER = (1.0, 0.9, 0.83, 0.76)
 THUMB = ((0.022, 0.022, -0.006), (0.046, 0.032, 0.025), (0.0135, 0.0105, 0.0095, 0.0085))
 PALM_CENTRE, PALM_HALF = np.array([0.047, -0.001, 0.0]), np.array([0.049, 0.041, 0.0145])
+ARM_SLOPE = 0.3      # the forearm rises toward the elbow: metres up per metre back from the wrist
+SLEEVE_END = 0.45    # metres from the wrist to the sleeve's end (past the elbow: out of most frames)
+GLOVE, SLEEVE = 0, 1  # face materials
 
 
 @dataclass(frozen=True)
@@ -93,8 +100,9 @@ class Hand:
     pose: str
     side: str
     for_class: str | None
-    vertices: np.ndarray   # (N, 3) float64, metres
-    faces: np.ndarray      # (M, 3) int
+    vertices: np.ndarray       # (N, 3) float64, metres
+    faces: np.ndarray          # (M, 3) int
+    face_material: np.ndarray  # (M,) GLOVE or SLEEVE
 
 
 def capsule(a, b, ra: float, rb: float, around: int = 14, cap: int = 5) -> tuple[np.ndarray, np.ndarray]:
@@ -134,16 +142,22 @@ def _palm() -> tuple[np.ndarray, np.ndarray]:
     return v + PALM_CENTRE, f
 
 
-def _forearm() -> list[tuple[np.ndarray, np.ndarray]]:
-    """Wrist and forearm stub rising gently toward the elbow, with a rolled glove cuff."""
+def _arm() -> tuple[list[tuple[np.ndarray, np.ndarray]], tuple[np.ndarray, np.ndarray]]:
+    """Gloved wrist with a rolled cuff, and the sleeve that carries the forearm back toward the
+    elbow, rising gently: (glove pieces, sleeve piece)."""
     def line(x: np.ndarray) -> np.ndarray:
-        return np.stack([x, np.zeros_like(x), -0.3 * np.minimum(x, 0.0)], 1)
-    x = np.linspace(0.012, -0.11, 14)
-    arm = sweep(line(x), np.interp(x, [-0.11, 0.012], [0.033, 0.029]),
-                np.interp(x, [-0.11, 0.012], [0.023, 0.019]), superellipse(20, 2.2))
-    xc = np.linspace(-0.035, -0.075, 6)
-    cuff = sweep(line(xc), 0.0375, 0.0265, superellipse(20, 2.2))
-    return [arm, cuff]
+        return np.stack([x, np.zeros_like(x), -ARM_SLOPE * np.minimum(x, 0.0)], 1)
+    x = np.linspace(0.012, -0.09, 12)
+    wrist = sweep(line(x), np.interp(x, [-0.09, 0.012], [0.032, 0.029]),
+                  np.interp(x, [-0.09, 0.012], [0.022, 0.019]), superellipse(20, 2.2))
+    xc = np.linspace(-0.06, -0.09, 5)
+    cuff = sweep(line(xc), 0.0365, 0.0262, superellipse(20, 2.2))
+    # sleeve: slips under the glove's cuff, widens toward the elbow, with shallow creases
+    xs = np.linspace(-0.07, -SLEEVE_END, 48)
+    crease = 1 + 0.045 * np.sin(xs / 0.021) * np.sin(xs / 0.067 + 1.0)
+    sleeve = sweep(line(xs), np.interp(-xs, [0.07, SLEEVE_END], [0.0335, 0.052]) * crease,
+                   np.interp(-xs, [0.07, SLEEVE_END], [0.024, 0.041]) * crease, superellipse(20, 2.2))
+    return [wrist, cuff], sleeve
 
 
 def _chain(base, frame: np.ndarray, lengths, radii, flexion) -> tuple[list, np.ndarray]:
@@ -162,9 +176,11 @@ def _base_frame(yaw: float, pitch: float = 0.0, roll: float = 0.0) -> np.ndarray
     return r[0] @ r[1] @ r[2]
 
 
-def build_hand(pose: HandPose) -> tuple[np.ndarray, np.ndarray]:
-    """Right hand in `pose`, in the hand frame (see module docstring)."""
-    pieces, tips = [_palm(), *_forearm()], {}
+def build_hand(pose: HandPose) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Right hand in `pose`, in the hand frame (see module docstring): vertices, faces, and each
+    face's material (GLOVE or SLEEVE; the sleeve's faces come last)."""
+    glove, sleeve = _arm()
+    pieces, tips = [_palm(), *glove], {}
     for name, (knuckle, yaw, lengths, radius) in FINGERS.items():
         segs, tips[name] = _chain(knuckle, _base_frame(yaw * pose.spread), lengths,
                                   [radius * t for t in FINGER_TAPER], pose.fingers[name])
@@ -172,7 +188,7 @@ def build_hand(pose: HandPose) -> tuple[np.ndarray, np.ndarray]:
     yaw, pitch, roll, mcp, ip = pose.thumb
     segs, tips["thumb"] = _chain(THUMB[0], _base_frame(yaw, pitch, roll), THUMB[1], THUMB[2], (0.0, mcp, ip))
     pieces += segs
-    vertices, faces, _ = merge(pieces)
+    vertices, faces, materials = merge([(*piece, GLOVE) for piece in pieces] + [(*sleeve, SLEEVE)])
 
     if pose.grip:   # turn the holding tips onto the y axis (+y first), centred on the origin
         d = tips[pose.grip[0]] - tips[pose.grip[1]]
@@ -182,17 +198,17 @@ def build_hand(pose: HandPose) -> tuple[np.ndarray, np.ndarray]:
         to_frame = np.eye(4)
         origin = np.array([*PALM_CENTRE[:2], vertices[:, 2].min()])
     to_frame[:3, 3] -= origin
-    return apply(to_frame, vertices), faces
+    return apply(to_frame, vertices), faces, materials
 
 
 def make_hands() -> list[Hand]:
     """Every pose for both sides; left hands are mirror images of right ones."""
     hands = []
     for pose_name, pose in POSES.items():
-        right = build_hand(pose)
+        vertices, faces, materials = build_hand(pose)
         for side in SIDES:
-            vertices, faces = right if side == "right" else mirror_y(*right)
-            hands.append(Hand(f"{pose_name}_{side}", pose_name, side, pose.for_class, vertices, faces))
+            posed = (vertices, faces) if side == "right" else mirror_y(vertices, faces)
+            hands.append(Hand(f"{pose_name}_{side}", pose_name, side, pose.for_class, *posed, materials))
     return hands
 
 
@@ -200,8 +216,11 @@ def export_hand(hand: Hand, folder) -> Path:
     """Write `<name>.obj` and its JSON sidecar into `folder`."""
     path = Path(folder) / f"{hand.name}.obj"
     write_obj(path, hand.vertices, hand.faces)
-    write_json(path.with_suffix(".json"), {"name": hand.name, "pose": hand.pose, "side": hand.side, "units": "m",
-                                           "grip_point": [0.0, 0.0, 0.0], "for_class": hand.for_class}, indent=1)
+    meta = {"name": hand.name, "pose": hand.pose, "side": hand.side, "units": "m", "grip_point": [0.0, 0.0, 0.0],
+            "for_class": hand.for_class}
+    if (hand.face_material == SLEEVE).any():
+        meta["sleeve_start_face"] = int(np.argmax(hand.face_material == SLEEVE))
+    write_json(path.with_suffix(".json"), meta, indent=1)
     return path
 
 
@@ -220,9 +239,14 @@ def load_hand(obj_path) -> Hand:
     mesh = trimesh.load(obj_path, force="mesh", process=False)
     if len(mesh.faces) == 0:
         raise ValueError(f"{obj_path}: mesh has no faces")
+    sleeve_start = meta.get("sleeve_start_face", len(mesh.faces))
+    if not (isinstance(sleeve_start, int) and 0 <= sleeve_start <= len(mesh.faces)):
+        raise ValueError(f"{side_path}: sleeve_start_face must be a face index from 0 to {len(mesh.faces)}, "
+                         f"got {sleeve_start!r}")
     scale = UNITS[meta.get("units", "m")]
     return Hand(meta.get("name", obj_path.stem), meta.get("pose", "custom"), meta["side"], meta.get("for_class"),
-                (np.asarray(mesh.vertices, float) - grip) * scale, np.asarray(mesh.faces, np.int64))
+                (np.asarray(mesh.vertices, float) - grip) * scale, np.asarray(mesh.faces, np.int64),
+                np.where(np.arange(len(mesh.faces)) < sleeve_start, GLOVE, SLEEVE))
 
 
 def load_hands(dir) -> list[Hand]:

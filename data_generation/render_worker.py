@@ -43,6 +43,10 @@ PARKED = np.array([0.0, 0.0, 1000.0])  # behind the camera: where unused objects
 GLOVE_COLORS = {  # linear RGB base colours of nitrile/latex gloves; navy: dark nitrile, as on real frames
     "navy": (0.015, 0.025, 0.14), "blue": (0.09, 0.25, 0.65), "white": (0.80, 0.80, 0.78), "cream": (0.78, 0.62, 0.42),
     "brown": (0.32, 0.19, 0.10), "purple": (0.25, 0.15, 0.55)}
+SLEEVE_COLORS = {  # linear RGB of what the arms wear past the glove: gowns, a lab coat, sweaters, bare skin
+    "gown_blue": (0.10, 0.24, 0.45), "gown_green": (0.10, 0.30, 0.24), "gown_navy": (0.025, 0.04, 0.13),
+    "coat_white": (0.78, 0.78, 0.75), "grey": (0.25, 0.25, 0.25), "brown": (0.20, 0.11, 0.06),
+    "skin_light": (0.60, 0.38, 0.28), "skin_dark": (0.20, 0.10, 0.06)}
 
 
 def tool_pool(rng: np.random.Generator, settings: GeneratorSettings) -> list:
@@ -87,13 +91,14 @@ def key_input(material, socket: str, value, frame: int) -> None:
 
 def make_materials(bproc) -> dict:
     mats = {}
-    for name in ("steel", "gold", "glove"):
+    for name in ("steel", "gold", "glove", "sleeve"):
         mats[name] = bproc.material.create(name)
     mats["steel"].set_principled_shader_value("Metallic", 1.0)
     mats["gold"].set_principled_shader_value("Metallic", 1.0)
     mats["gold"].set_principled_shader_value("Base Color", [0.83, 0.62, 0.25, 1.0])
     mats["gold"].set_principled_shader_value("Roughness", 0.3)
     mats["glove"].set_principled_shader_value("Metallic", 0.0)
+    mats["sleeve"].set_principled_shader_value("Metallic", 0.0)
     return mats
 
 
@@ -107,6 +112,14 @@ def jitter_materials(mats: dict, rng: np.random.Generator, frame: int, glove: st
     base = np.array(GLOVE_COLORS[glove]) * rng.uniform(0.85, 1.15) * np.exp(rng.normal(0, 0.08, 3))
     key_input(mats["glove"], "Base Color", [*np.clip(base, 0, 1), 1.0], frame)
     key_input(mats["glove"], "Roughness", float(rng.uniform(0.35, 0.7)), frame)
+
+
+def jitter_sleeve(mats: dict, rng: np.random.Generator, frame: int, sleeve: str) -> None:
+    """Sleeve colour and sheen per frame: cloth is rough, bare skin a little glossier."""
+    base = np.array(SLEEVE_COLORS[sleeve]) * rng.uniform(0.8, 1.2) * np.exp(rng.normal(0, 0.08, 3))
+    key_input(mats["sleeve"], "Base Color", [*np.clip(base, 0, 1), 1.0], frame)
+    rough = rng.uniform(0.4, 0.6) if sleeve.startswith("skin") else rng.uniform(0.75, 1.0)
+    key_input(mats["sleeve"], "Roughness", float(rough), frame)
 
 
 def set_pose(entity, matrix: np.ndarray, frame: int) -> None:
@@ -130,7 +143,8 @@ class ChunkScene:
         self.tool_parts = self._part_objects("tool", tools)
         self.distractor_parts = self._part_objects("distractor", distractors)
         # hand size varies per chunk (scaled about the grip point, so grips stay on the handles)
-        self.hand_objects = [mesh_object(bproc, f"hand{h}", hand.vertices * hand_scale, hand.faces, [mats["glove"]])
+        self.hand_objects = [mesh_object(bproc, f"hand{h}", hand.vertices * hand_scale, hand.faces,
+                                         [mats["glove"], mats["sleeve"]], hand.face_material)
                              for h, hand in enumerate(hands)]
         # one light per slot, its type keyframed
         self.lights = [bproc.types.Light(name=f"light{slot}") for slot in range(max_lights)]
@@ -418,8 +432,11 @@ def render_chunk(bproc, chunk: int, settings: GeneratorSettings, intr: Intrinsic
              for index in chunk_frames(chunk, settings)]
     if settings.full_scene:
         add_ground(bproc, background_image(settings, intr, specs[0].background_seed), 1.0)
+    sleeve_rng = np.random.default_rng([*seed, 3])  # own stream, as the world's: the scenes stay as they were
+    sleeve = str(sleeve_rng.choice(list(SLEEVE_COLORS)))
     for f, spec in enumerate(specs):
         scene.keyframe(spec, f, rng, glove)
+        jitter_sleeve(mats, sleeve_rng, f, sleeve)
     t0 = time.perf_counter()
     data = bproc.renderer.render(verbose=False)
     render_each = (time.perf_counter() - t0) / len(specs)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from data_generation.generate_hands import POSES, Hand, load_hands, make_hands, run
+from data_generation.generate_hands import GLOVE, POSES, SLEEVE, Hand, load_hands, make_hands, run
 from surgpose.schema import CLASSES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +38,7 @@ def test_committed_files_are_small_and_match_the_generator(hands, tmp_path):
     for fresh in make_hands():
         assert np.abs(hands[fresh.name].vertices - fresh.vertices).max() < 1e-6
         assert np.array_equal(hands[fresh.name].faces, fresh.faces)
+        assert np.array_equal(hands[fresh.name].face_material, fresh.face_material)   # via sleeve_start_face
     run(out=str(tmp_path))   # deterministic: a regenerated folder is byte-identical
     for path in HANDS.iterdir():
         assert (tmp_path / path.name).read_bytes() == path.read_bytes(), path.name
@@ -51,10 +52,20 @@ def test_left_hands_mirror_right_hands_with_the_thumb_on_their_own_side(hands):
     assert open_right[:, 1].max() > -open_right[:, 1].min() + 0.02   # spread thumb toward +y
 
 
+def glove_and_sleeve(hand: Hand) -> tuple[np.ndarray, np.ndarray]:
+    """The vertices of the glove's faces and of the sleeve's."""
+    return tuple(hand.vertices[np.unique(hand.faces[hand.face_material == m])] for m in (GLOVE, SLEEVE))
+
+
 def test_adult_size(hands):
     for hand in hands.values():
-        size = np.ptp(hand.vertices, axis=0)
+        glove, sleeve = glove_and_sleeve(hand)
+        size = np.ptp(glove, axis=0)
         assert 0.2 < size[0] < 0.4 and 0.06 < size[1] < 0.25 and size[2] < 0.2
+        # the sleeve carries the forearm 45 cm back from the glove, out of most frames, rising gently
+        assert 0.3 < glove[:, 0].min() - sleeve[:, 0].min() < 0.45
+        assert sleeve[:, 0].max() > glove[:, 0].min()                  # no gap at the cuff
+        assert 0.05 < np.ptp(sleeve[:, 2]) < 0.2
     # open hand centred under the palm (wrist about 4.7 cm behind): middle fingertip 18-19 cm from the wrist
     assert 0.18 <= hands["open_right"].vertices[:, 0].max() + 0.047 <= 0.195
 
@@ -74,10 +85,14 @@ def test_holding_hands_sit_above_and_behind_the_grip_point(hands):
 
 
 def test_pieces_are_closed_with_outward_normals(hands):
-    pieces = trimesh.Trimesh(hands["grip_needle_holder_right"].vertices, hands["grip_needle_holder_right"].faces,
-                             process=False).split(only_watertight=False)
-    assert len(pieces) == 3 + 5 * 3   # palm, forearm, cuff and three segments per digit
+    hand = hands["grip_needle_holder_right"]
+    pieces = trimesh.Trimesh(hand.vertices, hand.faces, process=False).split(only_watertight=False)
+    assert len(pieces) == 3 + 5 * 3 + 1   # palm, wrist, cuff, three segments per digit; the sleeve
     assert all(p.is_watertight and p.volume > 0 for p in pieces)
+    sleeve = trimesh.Trimesh(hand.vertices, hand.faces[hand.face_material == SLEEVE])
+    assert sleeve.is_watertight and sleeve.volume > 0            # the sleeve is one closed piece of its own
+    start = int(np.argmax(hand.face_material == SLEEVE))
+    assert (hand.face_material[start:] == SLEEVE).all() and (hand.face_material[:start] == GLOVE).all()
 
 
 def test_load_errors(tmp_path):
@@ -91,6 +106,10 @@ def test_load_errors(tmp_path):
     (tmp_path / "glove.json").write_text(json.dumps({"side": "middle", "units": "m"}))
     with pytest.raises(ValueError, match=re.escape("glove.json")):
         load_hands(tmp_path)
+    for bad in (-1, 10**6, 2.5, "12"):
+        (tmp_path / "glove.json").write_text(json.dumps({"side": "left", "sleeve_start_face": bad}))
+        with pytest.raises(ValueError, match=r"glove\.json: sleeve_start_face must be a face index from 0 to \d+"):
+            load_hands(tmp_path)
 
 
 def test_user_hand_in_cm_with_an_offset_grip_point(hands, tmp_path):
@@ -103,6 +122,7 @@ def test_user_hand_in_cm_with_an_offset_grip_point(hands, tmp_path):
     (mine,) = load_hands(tmp_path)
     assert isinstance(mine, Hand) and (mine.side, mine.for_class) == ("right", None)
     assert np.allclose(mine.vertices, hands["relaxed_right"].vertices, atol=1e-6)
+    assert (mine.face_material == GLOVE).all()     # a sidecar without sleeve_start_face: all glove
 
 
 def test_cli_runs_as_a_script(tmp_path):

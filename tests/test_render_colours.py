@@ -40,3 +40,48 @@ def test_navy_gloves_render_dark_blue_not_lavender():
     for r, g, b in json.loads(proc.stdout.strip().splitlines()[-1]):
         assert r < g < b           # blue, with less red than green (more red reads as purple)
         assert 60 < b < 140        # dark, yet not black
+
+
+def test_a_hand_renders_its_glove_and_its_sleeve_in_their_own_materials():
+    """The committed hands carry a sleeve past the glove's cuff: a navy glove on a white coat's sleeve
+    must render as both, each where the mesh says, through the generator's own scene code."""
+    proc = run_python("""
+        import json, sys
+        import numpy as np
+        sys.path.insert(0, ".")
+        from data_generation import blenderproc_compat
+        bproc = blenderproc_compat.load()
+        bproc.init()
+        from data_generation.generate_hands import SLEEVE, load_hand
+        from data_generation.render_worker import ChunkScene, configure_renderer, jitter_sleeve, make_materials, room_world
+        from data_generation.scene import FrameSpec, HandPlacement, LightSpec
+        from data_generation.settings import GeneratorSettings
+        from surgpose.camera import Intrinsics, look_at, project
+        intr = Intrinsics(96, 64, 80, 80, 48, 32)
+        configure_renderer(bproc, GeneratorSettings(out="unused"), intr, threads=1)
+        room_world(np.random.default_rng(0))
+        mats = make_materials(bproc)
+        hand = load_hand("hands/open_right.obj")
+        scene = ChunkScene(bproc, [], [hand], mats, max_lights=1)
+        cam2world = look_at([-0.17, 0.0, 0.8], [-0.17, 0.0, 0.0])
+        light = LightSpec("POINT", np.array([0.0, 0.0, 0.6]), np.zeros(3), 60.0, 5000.0)
+        spec = FrameSpec(0, cam2world, [], [HandPlacement(0, np.eye(4), None)], [light], 0)
+        scene.keyframe(spec, 0, np.random.default_rng(0), "navy")
+        jitter_sleeve(mats, np.random.default_rng(0), 0, "coat_white")
+        image = np.asarray(bproc.renderer.render(verbose=False)["colors"][0], np.float64)[..., :3]
+        glove = hand.vertices[hand.faces[hand.face_material != SLEEVE].ravel()]
+        sleeve = hand.vertices[hand.faces[hand.face_material == SLEEVE].ravel()]
+        points = {"palm": [glove[:, 0].max() - 0.12, 0.0, 0.03], "sleeve": [sleeve[:, 0].min() + 0.1, 0.0, 0.2]}
+        out = {}
+        for name, point in points.items():
+            (u, v), = np.round(project(np.array([point]), intr.K, np.linalg.inv(cam2world))[0]).astype(int)
+            out[name] = image[v - 1:v + 2, u - 1:u + 2].reshape(-1, 3).mean(0).tolist()
+        print(json.dumps(out))
+        blenderproc_compat.exit_hard(0)
+    """)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    colours = json.loads(proc.stdout.strip().splitlines()[-1])
+    r, g, b = colours["palm"]
+    assert b > r + 20 and b > g + 20 and b < 160     # dark blue glove
+    r, g, b = colours["sleeve"]
+    assert min(r, g, b) > 120 and max(r, g, b) - min(r, g, b) < 40   # white-ish cloth, not the glove
