@@ -1,6 +1,7 @@
 """Phase 1 driver: validate input, fan chunks out to render workers, resume, then assemble the datasets."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -8,6 +9,7 @@ import queue
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -125,25 +127,35 @@ def pending_chunks(settings: GeneratorSettings, shard: tuple[int, int] | None) -
     return [c for c in shard_chunks(settings, shard) if not all(frame_done(out, i) for i in chunk_frames(c, settings))]
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (a cluster job's allocation, not the whole node)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def render(settings: GeneratorSettings, chunks: list[int], workers: int, frames_total: int,
-           frames_done: int) -> None:
-    """Render `chunks` in `workers` subprocesses with one progress bar; stop all on the first failure."""
+           frames_done: int, run_name: str = "run") -> None:
+    """Render `chunks` in `workers` subprocesses with one progress bar; stop all on the first failure.
+
+    Job files and Blender's scratch space go to a folder of this run's own under `.tmp/`, and worker logs
+    are named after `run_name`, so shards rendering into one folder at the same time never meet."""
     out = Path(settings.out)
     workers = min(workers, len(chunks))
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = max(1, usable_cpus() // workers)
     log_dir = out / "logs"
     log_dir.mkdir(exist_ok=True)
+    (out / ".tmp").mkdir(exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f"{run_name}_", dir=out / ".tmp"))
     lines: queue.Queue = queue.Queue()
     procs = []
     for w in range(workers):
-        job = out / ".tmp" / f"job_{w}.json"
+        job = scratch / f"job_{w}.json"
         write_json(job, {"settings": settings.to_json(), "chunks": chunks[w::workers], "threads": threads,
-                         "temp_dir": str(out / ".tmp" / f"blenderproc_{w}")})
-        log = open(log_dir / f"worker_{w}.log", "w")
+                         "temp_dir": str(scratch / f"blenderproc_{w}")})
+        log = open(log_dir / f"{run_name}_worker_{w}.log", "w")
         proc = subprocess.Popen([sys.executable, str(WORKER), str(job)], stdout=subprocess.PIPE, stderr=log,
                                 text=True, cwd=ROOT)
         procs.append((proc, log))
-        threading.Thread(target=_pump, args=(proc, log, lines), daemon=True).start()
+        threading.Thread(target=_pump, args=(proc, w, log, lines), daemon=True).start()
     bar = tqdm(total=frames_total, initial=frames_done, unit="img", desc="rendering", smoothing=0.1)
     running = workers
     try:
@@ -155,8 +167,9 @@ def render(settings: GeneratorSettings, chunks: list[int], workers: int, frames_
                 running -= 1
                 proc_index, code = value
                 if code != 0:
+                    log_path = log_dir / f"{run_name}_worker_{proc_index}.log"
                     raise GeneratorError(f"render worker {proc_index} failed (exit {code}); last lines of "
-                                         f"{log_dir / f'worker_{proc_index}.log'}: {_tail(log_dir, proc_index)}")
+                                         f"{log_path}: {_tail(log_path)}")
     finally:
         bar.close()
         for proc, log in procs:
@@ -164,12 +177,13 @@ def render(settings: GeneratorSettings, chunks: list[int], workers: int, frames_
                 proc.kill()
             proc.wait()
             log.close()
-    shutil.rmtree(out / ".tmp", ignore_errors=True)
+    shutil.rmtree(scratch, ignore_errors=True)
+    with contextlib.suppress(OSError):   # still in use by another shard's run
+        (out / ".tmp").rmdir()
 
 
-def _pump(proc: subprocess.Popen, log, lines: queue.Queue) -> None:
+def _pump(proc: subprocess.Popen, index: int, log, lines: queue.Queue) -> None:
     """Forward a worker's `FRAME i` lines as progress; everything else goes to its log."""
-    index = int(Path(proc.args[-1]).stem.split("_")[1])
     for line in proc.stdout:
         if line.startswith("FRAME "):
             lines.put(("frame", int(line.split()[1])))
@@ -178,8 +192,8 @@ def _pump(proc: subprocess.Popen, log, lines: queue.Queue) -> None:
     lines.put(("exit", (index, proc.wait())))
 
 
-def _tail(log_dir: Path, index: int, n: int = 3) -> str:
-    text = (log_dir / f"worker_{index}.log").read_text(errors="replace").strip().splitlines()
+def _tail(log_path: Path, n: int = 3) -> str:
+    text = log_path.read_text(errors="replace").strip().splitlines()
     return " | ".join(text[-n:])
 
 
@@ -201,10 +215,18 @@ def render_pending(settings: GeneratorSettings, shard: tuple[int, int] | None, w
     if not chunks:
         return
     invalidate_datasets(out)
-    for stale in out.rglob(".*.tmp"):  # half-written files of a killed run
-        stale.unlink()
+    if shard is None:   # this run owns the folder; other shards may be writing into it right now
+        remove_leftovers(out)
     mine = [i for c in shard_chunks(settings, shard) for i in chunk_frames(c, settings)]
-    render(settings, chunks, workers, len(mine), sum(frame_done(out, i) for i in mine))
+    render(settings, chunks, workers, len(mine), sum(frame_done(out, i) for i in mine),
+           run_name="run" if shard is None else f"shard{shard[0]}of{shard[1]}")
+
+
+def remove_leftovers(out: Path) -> None:
+    """Half-written files and scratch folders of runs that were killed."""
+    for stale in out.rglob(".*.tmp"):
+        stale.unlink()
+    shutil.rmtree(out / ".tmp", ignore_errors=True)
 
 
 def run(out: str = "output", num_images: int = 1000, seed: int = 0, val_fraction: float = 0.1,
@@ -229,6 +251,7 @@ def run(out: str = "output", num_images: int = 1000, seed: int = 0, val_fraction
     if missing:
         raise GeneratorError(f"{len(missing)} of {settings.num_images} frames are not rendered yet "
                              f"(first: {missing[0]}); run the remaining shards first")
+    remove_leftovers(out_path)   # every frame is there: no run is writing any more
     from data_generation.build_datasets import run as build_datasets
 
     build_datasets(out=str(out_path), seed=settings.seed, val_fraction=settings.val_fraction,

@@ -216,14 +216,22 @@ def test_amodal_masks_with_two_workers(tmp_path, dataset):
     assert sum(a["area"] for a in amodal) > sum(m["area"] for m in modal)
 
 
-def test_shards_then_merge_equal_a_single_run(tmp_path, dataset):
+def test_shards_at_the_same_time_then_merge_equal_a_single_run(tmp_path, dataset):
+    """A job array's shards render into one folder at the same time; none may touch another's files."""
     out = tmp_path / "sharded"
-    for shard in ("0/2", "1/2"):
-        hint = generate(out, "--shard", shard, "--debug").stdout
-        assert not (out / "yolo_data" / "data.yaml").exists()
+    shards = [subprocess.Popen([sys.executable, str(ROOT / "synthetic_data_generator.py"), "--out", str(out), *TINY,
+                                "--shard", shard, "--debug"], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True) for shard in ("0/2", "1/2")]
+    for proc in shards:
+        stdout, stderr = proc.communicate(timeout=600)
+        assert proc.returncode == 0, stderr[-3000:]
+        hint = stdout
+    assert not (out / "yolo_data" / "data.yaml").exists()
+    assert sorted(p.name for p in (out / "logs").glob("*.log")) == ["shard0of2_worker_0.log", "shard1of2_worker_0.log"]
     assert "no rendered frames to merge" in refused(tmp_path / "nothing", "--merge", settings=[])
     assert f"--out {out} --merge" in hint
     generate(out, "--merge", settings=[])  # as the hint says: the settings come from the folder
+    assert not (out / ".tmp").exists() and not list(out.rglob(".*.tmp"))
     a = json.loads((out / "coco_data" / "coco_annotations.json").read_text())
     b = json.loads((dataset / "coco_data" / "coco_annotations.json").read_text())
     assert a["annotations"] == b["annotations"]
