@@ -2,7 +2,8 @@
 
 This is also the merge step after sharded runs. Idempotent: a rerun leaves identical files and removes
 those of images no longer present; the data.yaml files are written last, so a dataset that has one is
-complete.
+complete. In a folder the generator made, the split (--seed, --val_fraction, --num_images) and --amodal
+default to what it recorded in generator_config.json.
 
     python data_generation/build_datasets.py --out output [--seed 0 --val_fraction 0.1 --amodal]
 """
@@ -18,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import cv2  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from data_generation.generator import CONFIG_NAME, recorded_settings  # noqa: E402
 from surgpose.coco import records_to_coco, write_coco  # noqa: E402
 from surgpose.draw import draw_instances  # noqa: E402
 from surgpose.files import link_or_copy, write_image  # noqa: E402
@@ -97,18 +99,31 @@ def run(out: str = "output", seed: int = 0, val_fraction: float = 0.1, amodal: b
 def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="output", help="generated folder holding keypoints/ and composited/")
-    p.add_argument("--seed", type=int, default=0, help="the generator's --seed (places the val frames)")
-    p.add_argument("--val_fraction", type=float, default=0.1, help="one val frame per round(1/F) frames")
-    p.add_argument("--amodal", action="store_true", help="whole-instrument masks instead of visible parts")
-    p.add_argument("--num_images", type=int, help="the generator's --num_images (default: highest index + 1)")
+    p.add_argument("--seed", type=int, help="the generator's --seed (places the val frames; default: recorded, else 0)")
+    p.add_argument("--val_fraction", type=float,
+                   help="one val frame per round(1/F) frames (default: recorded, else 0.1)")
+    p.add_argument("--amodal", action="store_true", default=None,
+                   help="whole-instrument masks instead of visible parts (default: recorded, else off)")
+    p.add_argument("--num_images", type=int,
+                   help="the generator's --num_images (default: recorded, else highest index + 1)")
     p.add_argument("--no_viz", dest="viz", action="store_false", help="skip the viz_train/viz_val overlays")
     return p.parse_args(argv)
 
 
+def with_recorded_defaults(opt: argparse.Namespace) -> dict:
+    """The options as given; those left out as the generator recorded them in `--out`, else run()'s defaults."""
+    given = {k: v for k, v in vars(opt).items() if v is not None}
+    if (Path(opt.out) / CONFIG_NAME).is_file():
+        recorded = recorded_settings(opt.out)
+        given = {"seed": recorded.seed, "val_fraction": recorded.val_fraction, "amodal": recorded.amodal,
+                 "num_images": recorded.num_images, **given}
+    return given
+
+
 def main(opt: argparse.Namespace) -> None:
     try:
-        splits = run(**vars(opt))
-    except ValueError as err:
+        splits = run(**with_recorded_defaults(opt))
+    except ValueError as err:   # GeneratorError is one
         sys.exit(f"error: {err}")
     print(f"datasets ready in {opt.out}: " + ", ".join(f"{len(v)} {k}" for k, v in splits.items()))
 

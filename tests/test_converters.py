@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 
 from data_generation import build_datasets
+from data_generation.generator import CONFIG_NAME
+from data_generation.settings import GeneratorSettings
 from surgpose import schema
 from surgpose.coco import load_coco
 from surgpose.files import write_image, write_json
@@ -251,6 +253,27 @@ def test_missing_image_and_bad_record_are_clear_errors(tmp_path):
     result = cli("build_datasets.py", "--out", tmp_path)
     assert result.returncode != 0 and result.stderr.strip().startswith("error:") and "000002.json" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_cli_in_a_generated_folder_splits_as_the_generator_recorded(tmp_path):
+    """Without flags, build_datasets.py must not re-split a dataset the generator made with another seed."""
+    make_output(tmp_path, n=8)
+    settings = GeneratorSettings(out=str(tmp_path), num_images=8, seed=1, val_fraction=0.25, amodal=True)
+    write_json(tmp_path / CONFIG_NAME, {"settings": settings.to_json()})
+    expected = build_datasets.run(str(tmp_path), seed=1, val_fraction=0.25, amodal=True, num_images=8, viz=False)
+    assert [r["image"] for r in expected["val"]] != \
+        [r["image"] for r in build_datasets.run(str(tmp_path), viz=False)["val"]]   # run()'s own defaults differ
+    result = cli("build_datasets.py", "--out", tmp_path, "--no_viz")
+    assert result.returncode == 0, result.stderr
+    for split in Layout.SPLITS:
+        assert sorted(p.name for p in (tmp_path / Layout.COMPOSITED / split).iterdir()) == \
+            sorted(r["image"] for r in expected[split])
+    coco = load_coco(tmp_path / Layout.COCO / "coco_annotations.json")
+    ann = coco.loadAnns(coco.getAnnIds(imgIds=[1]))[0]
+    assert ann["area"] == frame(0)[1]["instances"][0]["area_amodal"]   # --amodal as recorded
+    assert cli("build_datasets.py", "--out", tmp_path, "--no_viz", "--seed", "0").returncode == 0
+    assert sorted(p.name for p in (tmp_path / Layout.COMPOSITED / "val").iterdir()) == \
+        sorted(r["image"] for r in build_datasets.run(str(tmp_path), seed=0, val_fraction=0.25, viz=False)["val"])
 
 
 def cli(script: str, *args) -> subprocess.CompletedProcess:
