@@ -56,7 +56,9 @@ counted in the report, per reason, per class and per video:
 `seg/` with its own `data.yaml` and hard links to the same images. Images are the decoded frames with
 exactly the preprocessing the labels were made on, as JPEG. `curation.json` is the report; with
 `save_frames`, `review/<task>/<outcome>/<stem>.jpg` holds every considered frame with its pseudo-labels
-drawn, filed under `train`, `val` or its rejection reason, to tune the rules by eye.
+drawn, filed under `train`, `val` or its rejection reason, to tune the rules by eye. A run rewrites
+`out_ds` as a whole (a folder holding anything else is refused); until it has finished, the folder has
+no `curation.json` or `data.yaml`, so an interrupted rerun never passes for a finished dataset.
 
 **Report** (`curation.json`): `out_ds`; `datasets` {task: data.yaml}; `sources` [{pair, video, labels, name,
 kind, run_json, size, fps, stride (frame-index step of the labels), frame_stem, preprocess {clahe,
@@ -821,6 +823,13 @@ def summary(report: dict) -> str:
 # ---------------------------------------------------------------------------------------------- pipeline
 
 
+def check_out_ds(out_ds: Path) -> None:
+    """Refuse a folder that holds anything but this script's output: a run rewrites all of `out_ds`."""
+    if out_ds.is_dir() and any(out_ds.iterdir()) and not ((out_ds / REPORT).is_file() or (out_ds / STAGING).is_dir()):
+        raise ValueError(f"{out_ds} holds files that curate_and_split.py did not write, and a run rewrites its "
+                         "--out_ds (images/, labels/, data.yaml, seg/, review/): choose a new or empty folder")
+
+
 def curate(pairs: Sequence[str], out_ds: str | Path, rules: CurationRules, pre_clahe: bool = False,
            clahe_clip: float = 2.0, save_frames: bool = False, jpg_quality: int = 95, progress_every: int = 0,
            log=print) -> dict:
@@ -832,6 +841,7 @@ def curate(pairs: Sequence[str], out_ds: str | Path, rules: CurationRules, pre_c
     if not 1 <= jpg_quality <= 100:
         raise ValueError(f"jpg_quality must be within 1..100, got {jpg_quality}")
     out_ds = Path(out_ds)
+    check_out_ds(out_ds)
     warnings: list[str] = []
     sources = [open_source(p, pre_clahe, clahe_clip, warnings) for p in pairs]
     _make_unique(sources)
@@ -879,6 +889,13 @@ def curate(pairs: Sequence[str], out_ds: str | Path, rules: CurationRules, pre_c
     # write: frames (staged once, hard-linked into each task's dataset), labels, data.yaml
     staging = out_ds / STAGING
     shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)   # marks the folder as ours while it is rewritten (check_out_ds)
+    # an interrupted rewrite must not pass for a finished dataset: the earlier report and data.yaml files go
+    # first (written again last), and so does a segmentation dataset this run does not make
+    for finished in (out_ds / REPORT, out_ds / "data.yaml", out_ds / SEG_SUBDIR / "data.yaml"):
+        finished.unlink(missing_ok=True)
+    if len(tasks) < 2:
+        shutil.rmtree(out_ds / SEG_SUBDIR, ignore_errors=True)
     staged: dict[tuple[int, int], Path] = {}
     review = out_ds / "review"
     shutil.rmtree(review, ignore_errors=True)  # an earlier run's overlays would no longer match

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import re
+import shutil
 from pathlib import Path
 
 import cv2
@@ -432,3 +433,28 @@ def test_real_video_run_then_curate(clip, tmp_path, tmp_path_factory):
         assert np.abs(cv2.imread(str(image)).astype(int) - clahe(source[k], 3.0)).mean() < 2.0
     strict = curate_and_split.run(pair=[f"{clip}::{out}"], out_ds=tmp_path / "strict")  # default rules
     check_report(strict, tmp_path / "strict")
+
+
+def test_out_ds_is_rewritten_whole_and_nothing_else_is_touched(clip, tmp_path):
+    both = write_video_py_dir(tmp_path / "both", clip, predictions(), tasks=("pose", "segment"))
+    ds = tmp_path / "ds"
+    curate_and_split.run(pair=[f"{clip}::{both}"], out_ds=ds, dup_thresh=0)
+    assert (ds / "seg" / "data.yaml").is_file()
+    pose_only = write_plain(tmp_path / "pose", clip.stem, predictions())
+    report = curate_and_split.run(pair=[f"{clip}::{pose_only}"], out_ds=ds, dup_thresh=0)   # rerun, pose only
+    check_report(report, ds)
+    assert not (ds / "seg").exists()   # the earlier run's segmentation dataset would train on old labels
+
+    interrupted = tmp_path / "interrupted"   # a rerun cut short while writing: staging left, report gone
+    shutil.copytree(ds, interrupted)
+    (interrupted / "curation.json").unlink()
+    (interrupted / "data.yaml").unlink()
+    (interrupted / ".frames").mkdir()
+    check_report(curate_and_split.run(pair=[f"{clip}::{pose_only}"], out_ds=interrupted, dup_thresh=0), interrupted)
+
+    mine = tmp_path / "mine"   # e.g. Phase 1's yolo_data, given by mistake
+    (mine / "images" / "train").mkdir(parents=True)
+    (mine / "images" / "train" / "000001.jpg").write_bytes(b"not ours")
+    with pytest.raises(ValueError, match="curate_and_split.py did not write"):
+        curate_and_split.run(pair=[f"{clip}::{pose_only}"], out_ds=mine)
+    assert (mine / "images" / "train" / "000001.jpg").read_bytes() == b"not ours"
