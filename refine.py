@@ -42,6 +42,9 @@ from surgpose.files import write_json, write_text  # noqa: E402
 from surgpose.inference import load_model  # noqa: E402
 from surgpose.metrics import real_score  # noqa: E402
 
+#: train.run arguments every round sets itself (see `run`), beyond refine.py's own options.
+SET_BY_REFINE = ("model", "exist_ok", "optimizer", "warmup_epochs", "resume", *train.SET_BY_RUN)
+
 
 def mix_datasets(real_yaml: str | Path, synthetic_yaml: str | Path | None, synthetic_fraction: float, seed: int,
                  out_dir: str | Path) -> Path:
@@ -238,7 +241,7 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--name", default="train")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="other Ultralytics train arguments")
     opt = p.parse_args(argv)
-    opt.overrides = train.parse_overrides(p, opt.overrides)
+    opt.overrides = train.parse_overrides(p, opt.overrides, options=vars(opt), fixed=SET_BY_REFINE)
     return opt
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,9 @@ from surgpose.schema import NUM_KEYPOINTS  # noqa: E402
 
 #: Ultralytics' nominal batch size: gradients accumulate up to it.
 NOMINAL_BATCH = 64
+
+#: Ultralytics train arguments that `run` sets itself, beyond those it takes as options.
+SET_BY_RUN = ("augmentations",)
 
 #: OKS tolerance of the keypoint *loss* (Ultralytics' default for custom keypoints, 1/K). The schema's tight
 #: sigmas score validation, but in the loss they saturate 1 - exp(-e) for a tip that starts a few grid cells
@@ -184,16 +188,26 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
                    help="resume the latest runs/<project>/<name>, or the given last.pt")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="other Ultralytics train arguments")
     opt = p.parse_args(argv)
-    opt.overrides = parse_overrides(p, opt.overrides)
+    opt.overrides = parse_overrides(p, opt.overrides, options=vars(opt), fixed=SET_BY_RUN)
     return opt
 
 
-def parse_overrides(parser: argparse.ArgumentParser, pairs: list[str]) -> dict[str, Any]:
-    """Trailing KEY=VALUE words as Ultralytics arguments (numbers and booleans typed as Ultralytics does)."""
+def parse_overrides(parser: argparse.ArgumentParser, pairs: list[str], options: Iterable[str] = (),
+                    fixed: Iterable[str] = ()) -> dict[str, Any]:
+    """Trailing KEY=VALUE words as Ultralytics arguments (numbers and booleans typed as Ultralytics does).
+
+    A key that is one of the script's own `options`, or that it sets itself (`fixed`), is refused before any
+    work starts: passed on as well, it would end in a clash deep inside the run."""
     bad = [kv for kv in pairs if "=" not in kv]
     if bad:
         parser.error(f"expected KEY=VALUE after the options, got {bad}")
-    return {k: smart_value(v) for k, v in (kv.split("=", 1) for kv in pairs)}
+    overrides = {k: smart_value(v) for k, v in (kv.split("=", 1) for kv in pairs)}
+    options, fixed = set(options), set(fixed)
+    clashes = [f"{k}= (use --{k})" if k in options else f"{k}= ({parser.prog} sets it)"
+               for k in overrides if k in options | fixed]
+    if clashes:
+        parser.error(f"not as KEY=VALUE: {', '.join(clashes)}")
+    return overrides
 
 
 @user_errors_in_one_line

@@ -25,3 +25,25 @@ def test_bad_input_ends_with_one_line(script, argv, message, tmp_path):
         script.main(opt)
     text = str(exit_info.value.code)
     assert text.startswith("error: ") and message in text and "\n" not in text
+
+
+@pytest.mark.parametrize("script, argv, message", [
+    (train, ["--data", "d.yaml", "epochs=5", "cos_lr=True"], "not as KEY=VALUE: epochs= (use --epochs)"),
+    (train, ["--data", "d.yaml", "augmentations=[]"], "augmentations= (train.py sets it)"),
+    (refine, ["--base_weights", "w.pt", "optimizer=SGD", "lr0=0.1", "patience=3"],
+     "not as KEY=VALUE: optimizer= (refine.py sets it), lr0= (use --lr0)"),
+], ids=["train-option", "train-fixed", "refine"])
+def test_key_value_arguments_that_would_clash_are_refused_before_any_work(script, argv, message, capsys,
+                                                                         monkeypatch):
+    """Passed on to Ultralytics beside the script's own value, such a key ended in a TypeError: at once in
+    train.py, after the teacher's pseudo-labelling and curation in refine.py."""
+    monkeypatch.setattr("sys.argv", [f"{script.__name__}.py"])
+    with pytest.raises(SystemExit) as exit_info:
+        script.parse_opt(argv)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_other_key_value_arguments_reach_ultralytics():
+    assert train.parse_opt(["--data", "d.yaml", "cos_lr=True", "mosaic=0.5"]).overrides == {"cos_lr": True,
+                                                                                          "mosaic": 0.5}
+    assert refine.parse_opt(["--base_weights", "w.pt", "patience=3"]).overrides == {"patience": 3}
