@@ -87,12 +87,18 @@ def score(weights: str | Path, eval_real: str | Path | None, synthetic_data: str
                      "a validation split of its own pseudo-labels cannot tell whether a round helped")
 
 
+def label_dirs(videos: Sequence[str | Path], out_dir: Path) -> list[Path]:
+    """One pseudo-label folder per video, named after it; videos of one name from different folders
+    (`caseA/endo.mp4`, `caseB/endo.mp4`) get numbered ones, or the second run would replace the first's labels."""
+    stems = [Path(v).stem for v in videos]
+    return [out_dir / (stem if stems.count(stem) == 1 else f"{stem}_{k}") for k, stem in enumerate(stems)]
+
+
 def pseudo_label(teacher: Path, videos: Sequence[str | Path], out_dir: Path, imgsz: int, device: str,
                  teacher_conf: float, preprocess: dict, stride: int = 1) -> list[str]:
     """Run the teacher over every video (video.py, labels with confidences); return curation pairs."""
     pairs = []
-    for source in videos:
-        labels = out_dir / Path(source).stem
+    for source, labels in zip(videos, label_dirs(videos, out_dir)):
         video.run(weights=teacher, video=source, out_dir=labels, imgsz=imgsz, conf=teacher_conf, device=device,
                   export=None, pre_clahe=preprocess.get("clahe", False),
                   clahe_clip=preprocess.get("clahe_clip") or 2.0, stride=stride)

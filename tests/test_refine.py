@@ -69,6 +69,23 @@ def test_two_rounds_choose_by_real_labels_and_resume(setup, tmp_path):
     assert again["rounds"] == state["rounds"]
 
 
+def test_videos_of_one_name_keep_their_own_pseudo_labels(setup, tmp_path):
+    """caseA/clip.mp4 and caseB/clip.mp4: labelled into one folder, the second run replaced the first's labels
+    and curation paired caseA's frames with caseB's labels."""
+    videos = []
+    for case in ("caseA", "caseB"):
+        (tmp_path / case).mkdir()
+        videos.append(tmp_path / case / setup["tiny"]["clip"].name)
+        videos[-1].write_bytes(setup["tiny"]["clip"].read_bytes())
+    pairs = refine.pseudo_label(Path(setup["weights"]), videos, tmp_path / "pseudo", 64, "cpu", 0.001, {})
+    folders = [Path(p.split("::")[1]) for p in pairs]
+    assert len(set(folders)) == 2
+    for source, folder in zip(videos, folders):
+        assert json.loads((folder / "run.json").read_text())["video"] == str(source)
+        assert list((folder / "labels").glob("*.txt"))
+    assert refine.label_dirs(["a/x.mp4", "b/y.mp4"], tmp_path) == [tmp_path / "x", tmp_path / "y"]
+
+
 def test_clear_errors(setup, tmp_path):
     with pytest.raises(ValueError, match="--videos"):
         refine.run(base_weights=setup["weights"], synthetic_data=setup["tiny"]["pose"], project=str(tmp_path))
