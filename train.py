@@ -148,15 +148,20 @@ def run(
 def _resume(resume: str | Path | bool, project: str | Path | None, name: str, device: str, **overrides: Any) -> Path:
     """Continue from `last.pt`; the augmentation and its ramp come back from the checkpoint's arguments."""
     last = Path(resume) if isinstance(resume, (str, Path)) else None
-    if last is None:
-        runs = Path("runs") / project if project else Path("runs")
-        candidates = sorted(runs.glob(f"**/{name}/weights/last.pt"), key=lambda p: p.stat().st_mtime)
+    if last is None:   # train.py's own runs (runs/<task> by default), not refine.py's rounds
+        roots = [Path("runs") / project] if project else [Path("runs") / task for task in ("pose", "segment")]
+        candidates = sorted((p for root in roots for p in root.glob(f"**/{name}/weights/last.pt")),
+                            key=lambda p: p.stat().st_mtime)
         if not candidates:
-            raise FileNotFoundError(f"no {name}/weights/last.pt under {runs} to resume; pass --resume PATH/last.pt")
+            raise FileNotFoundError(f"no {name}/weights/last.pt under {' or '.join(map(str, roots))} to resume; "
+                                    "pass --resume PATH/last.pt")
         last = candidates[-1]
     if not last.exists():
         raise FileNotFoundError(f"checkpoint to resume not found: {last}")
     net = YOLO(str(last))
+    if (net.ckpt or {}).get("epoch", -1) < 0:   # Ultralytics strips the training state when a run ends
+        raise ValueError(f"{last} is from a run that finished: nothing to resume; to train on from it, "
+                         f"fine-tune: --model {last} --epochs N")
     net.add_callback("on_train_epoch_start", ramp_strength)
     net.add_callback("on_pretrain_routine_end", training_keypoint_loss)
     net.train(resume=True, **({"device": device} if device else {}), **overrides)

@@ -152,6 +152,9 @@ def test_train_seg_and_resume(data, tmp_path):
     assert len(list(csv.DictReader((run_dir / "results.csv").open()))) == 3
     assert strengths == pytest.approx({0: 0.2, 1: 0.4, 2: 0.6})
     assert torch.load(run_dir / "weights" / "best.pt", weights_only=False)["train_args"]["task"] == "segment"
+    # resuming it again (a bash chain rerun): Ultralytics would fall back to training coco8 (a download)
+    with pytest.raises(ValueError, match="finished: nothing to resume.*--model .*last.pt --epochs N"):
+        train.run(resume=last)
 
 
 def test_task_mismatch_is_a_clear_error(data, tmp_path):
