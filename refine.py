@@ -31,7 +31,6 @@ from surgpose import offline
 offline.configure()
 
 import yaml  # noqa: E402
-from ultralytics.data.utils import check_det_dataset  # noqa: E402
 
 import curate_and_split  # noqa: E402
 import evaluate  # noqa: E402
@@ -53,12 +52,12 @@ def mix_datasets(real_yaml: str | Path, synthetic_yaml: str | Path | None, synth
     trust) plus the pseudo-labelled val frames."""
     if not 0 <= synthetic_fraction < 1:
         raise ValueError(f"--synthetic_fraction must be in [0, 1), got {synthetic_fraction}")
-    real = check_det_dataset(str(real_yaml))
+    real = train.read_dataset(real_yaml)
     train_images, val_images = train.image_list(real["train"]), train.image_list(real["val"])
     if not train_images:
         raise ValueError(f"{real_yaml} has no training images: curation kept no frame (lower the thresholds)")
     if synthetic_yaml:
-        synthetic = check_det_dataset(str(synthetic_yaml))
+        synthetic = train.read_dataset(synthetic_yaml)
         if synthetic.get("kpt_shape") != real.get("kpt_shape"):
             raise ValueError(f"{synthetic_yaml} and {real_yaml} are not the same task (kpt_shape differs)")
         pool = train.image_list(synthetic["train"])
@@ -183,7 +182,7 @@ def run(
             real_yaml = work / "curated" / "data.yaml"
         else:
             real_yaml = Path(data)
-        if not train.image_list(check_det_dataset(str(real_yaml))["train"]):
+        if not train.image_list(train.read_dataset(real_yaml)["train"]):
             print(f"round {k}: curation kept no frame of the teacher's pseudo-labels; stopping (teacher kept)")
             state["rounds"].append({"round": k, "teacher": str(teacher), "data": str(real_yaml), "kept": False,
                                     "stopped": "no pseudo-labelled frame passed curation"})

@@ -30,7 +30,7 @@ from ultralytics.utils.torch_utils import unwrap_model  # noqa: E402
 
 from surgpose.augment import OperatingRoom, ramp_strength  # noqa: E402
 from surgpose.cli import user_errors_in_one_line  # noqa: E402
-from surgpose.schema import NUM_KEYPOINTS  # noqa: E402
+from surgpose.schema import CLASSES, NUM_KEYPOINTS  # noqa: E402
 
 #: Ultralytics' nominal batch size: gradients accumulate up to it.
 NOMINAL_BATCH = 64
@@ -113,7 +113,7 @@ def run(
         return _resume(resume, project, name, device, **overrides)
     if data is None:
         raise ValueError("--data is required (a data.yaml from Phase 1: yolo_data or yolo_data_seg)")
-    data_dict = check_det_dataset(str(data))
+    data_dict = read_dataset(data)
     task = data_task(data_dict)
     if task == "pose" and not data_dict.get("kpt_oks_sigmas"):
         LOGGER.warning(f"{data} has no kpt_oks_sigmas: Ultralytics' default for custom keypoints is very loose")
@@ -143,6 +143,22 @@ def run(
         **overrides,
     )
     return Path(net.trainer.save_dir)
+
+
+def read_dataset(data: str | Path) -> dict:
+    """Ultralytics' reading of a data.yaml, checked against the schema before any training: a dataset of other
+    classes or keypoints would train to the end and make weights that predict.py and video.py refuse."""
+    try:
+        data_dict = check_det_dataset(str(data))
+    except (SyntaxError, AssertionError) as err:   # Ultralytics' errors for a file that is no YOLO data.yaml
+        raise ValueError(f"{data} is not a YOLO data.yaml: {str(err).strip().splitlines()[0]}") from None
+    names = list(data_dict["names"].values())
+    if names != list(CLASSES):
+        raise ValueError(f"{data} has classes {names}; this project's are {list(CLASSES)} (surgpose/schema.py)")
+    if "kpt_shape" in data_dict and list(data_dict["kpt_shape"]) != [NUM_KEYPOINTS, 3]:
+        raise ValueError(f"{data} has kpt_shape {data_dict['kpt_shape']}; this project's is [{NUM_KEYPOINTS}, 3] "
+                         "(surgpose/schema.py)")
+    return data_dict
 
 
 def _resume(resume: str | Path | bool, project: str | Path | None, name: str, device: str, **overrides: Any) -> Path:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import random
+from pathlib import Path
 
 import albumentations as A
 import numpy as np
@@ -155,6 +156,25 @@ def test_train_seg_and_resume(data, tmp_path):
     # resuming it again (a bash chain rerun): Ultralytics would fall back to training coco8 (a download)
     with pytest.raises(ValueError, match="finished: nothing to resume.*--model .*last.pt --epochs N"):
         train.run(resume=last)
+
+
+def test_datasets_of_another_schema_or_format_are_refused_before_training(data, tmp_path):
+    ours = yaml.safe_load(open(data["pose"]))
+    ours["path"] = str((Path(data["pose"]).parent / ours.get("path", ".")).resolve())   # the copies live elsewhere
+    other = tmp_path / "coco17.yaml"   # e.g. a COCO-keypoints dataset: 17 keypoints
+    other.write_text(yaml.safe_dump({**ours, "kpt_shape": [17, 3]}))
+    with pytest.raises(ValueError, match=r"kpt_shape \[17, 3\]; this project's is \[5, 3\]"):
+        train.run(data=other, epochs=1, imgsz=64, project=tmp_path)
+    classes = tmp_path / "classes.yaml"
+    classes.write_text(yaml.safe_dump({**ours, "names": {0: "needle_holder", 1: "forceps"}}))
+    with pytest.raises(ValueError, match=r"has classes \['needle_holder', 'forceps'\]"):
+        train.run(data=classes, epochs=1, imgsz=64, project=tmp_path)
+    (tmp_path / "no_names.yaml").write_text("train: images/train\nval: images/val\n")
+    (tmp_path / "coco.json").write_text("{}")
+    for wrong in ("no_names.yaml", "coco.json"):
+        with pytest.raises(ValueError, match="is not a YOLO data.yaml"):
+            train.run(data=tmp_path / wrong, epochs=1, imgsz=64, project=tmp_path)
+    assert not list(tmp_path.glob("*/weights"))
 
 
 def test_task_mismatch_is_a_clear_error(data, tmp_path):
