@@ -165,8 +165,21 @@ def run(
     state: dict[str, Any] = json.loads(state_path.read_text()) if state_path.is_file() else {}
     if state and state.get("base_weights") != str(base_weights.resolve()):
         raise ValueError(f"{out} holds a refinement of {state.get('base_weights')}; choose another --name")
+    # what the rounds were made with: a rerun goes on only with the same (more --rounds, another --device are fine)
+    settings = json.loads(json.dumps({
+        "data": data and Path(data).resolve(), "videos": [Path(v).resolve() for v in videos],
+        "synthetic_data": synthetic_data and Path(synthetic_data).resolve(), "synthetic_fraction": synthetic_fraction,
+        "eval_real": eval_real and Path(eval_real).resolve(), "epochs": epochs, "topup_epochs": topup_epochs,
+        "self_train": self_train, "self_min_conf_nh": self_min_conf_nh, "self_min_conf_t": self_min_conf_t,
+        "teacher_conf": teacher_conf, "stride": stride, "preprocess": preprocess, "imgsz": imgsz, "batch": batch,
+        "lr0": lr0, "freeze": freeze, "val_split": val_split, "seed": seed, "train": train_overrides}, default=str))
+    differ = [f"{k}: {state['settings'].get(k)} recorded, {v} now" for k, v in settings.items()
+              if "settings" in state and state["settings"].get(k) != v]
+    if differ:
+        raise ValueError(f"{out} holds rounds made with other settings ({'; '.join(differ)}); rerun with the same "
+                         "ones to go on, or choose another --name")
     if not state:
-        state = {"base_weights": str(base_weights.resolve()), "rounds": [],
+        state = {"base_weights": str(base_weights.resolve()), "settings": settings, "rounds": [],
                  "teacher": score(base_weights, eval_real, synthetic_data, imgsz, device)}
         state["best"] = {"round": 0, "weights": str(base_weights.resolve()), "score": state["teacher"]["score"]}
         write_json(state_path, state, indent=2)

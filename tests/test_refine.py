@@ -67,6 +67,10 @@ def test_two_rounds_choose_by_real_labels_and_resume(setup, tmp_path):
     assert json.loads((out / "refine.json").read_text())["best"] == state["best"]
     again = refine.run(**args)  # finished rounds are skipped, not retrained
     assert again["rounds"] == state["rounds"]
+    with pytest.raises(ValueError, match=r"other settings \(eval_real: .* recorded, None now; lr0: 0.0005 recorded, "
+                                         r"0.001 now\); rerun with the same"):
+        refine.run(**{**args, "eval_real": None, "lr0": 0.001})   # new rounds would be scored another way
+    assert json.loads((out / "refine.json").read_text())["rounds"] == state["rounds"]
 
 
 def test_videos_of_one_name_keep_their_own_pseudo_labels(setup, tmp_path):
