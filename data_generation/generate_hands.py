@@ -23,8 +23,9 @@ Sidecar JSON (same stem as the OBJ)::
 
 `for_class` is a class of `surgpose.schema.CLASSES` or null (a hand that holds nothing in
 particular); `units` is "m", "cm" or "mm"; `grip_point` is in the OBJ's units and frame;
-`sleeve_start_face` (optional) is the index of the OBJ's first sleeve face: faces before it are
-glove, it and those after it sleeve (without it the whole mesh is glove).
+`sleeve_start_face` (optional) is the index of the first sleeve face, counting the OBJ's faces in
+file order as triangles (a quad counts two): faces before it are glove, it and those after it
+sleeve (without it the whole mesh is glove). A hand must measure 1 cm to 1 m once in metres.
 
 Usage (regenerates the committed hands/ folder, deterministically):
     python data_generation/generate_hands.py --out hands
@@ -37,13 +38,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import trimesh
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data_generation.generate_tools import (  # noqa: E402
-    UNITS, apply, merge, mirror_y, obj_paths, read_sidecar, rotation, superellipse, sweep, write_obj)
+    UNITS, apply, check_size, merge, mirror_y, obj_paths, read_mesh, read_sidecar, rotation, superellipse, sweep,
+    write_obj)
 from surgpose.files import write_json  # noqa: E402
 from surgpose.schema import CLASSES  # noqa: E402
 
@@ -236,17 +237,15 @@ def load_hand(obj_path) -> Hand:
     grip = meta.get("grip_point", [0.0, 0.0, 0.0])
     if not (isinstance(grip, list) and len(grip) == 3 and all(isinstance(c, (int, float)) for c in grip)):
         raise ValueError(f"{side_path}: grip_point must be [x, y, z] numbers, got {grip!r}")
-    mesh = trimesh.load(obj_path, force="mesh", process=False)
-    if len(mesh.faces) == 0:
-        raise ValueError(f"{obj_path}: mesh has no faces")
-    sleeve_start = meta.get("sleeve_start_face", len(mesh.faces))
-    if not (isinstance(sleeve_start, int) and 0 <= sleeve_start <= len(mesh.faces)):
-        raise ValueError(f"{side_path}: sleeve_start_face must be a face index from 0 to {len(mesh.faces)}, "
+    mesh_vertices, faces = read_mesh(obj_path)
+    sleeve_start = meta.get("sleeve_start_face", len(faces))
+    if not (isinstance(sleeve_start, int) and 0 <= sleeve_start <= len(faces)):
+        raise ValueError(f"{side_path}: sleeve_start_face must be a face index from 0 to {len(faces)}, "
                          f"got {sleeve_start!r}")
-    scale = UNITS[meta.get("units", "m")]
+    vertices = (mesh_vertices - grip) * UNITS[meta.get("units", "m")]
+    check_size(vertices, obj_path, side_path, "across")
     return Hand(meta.get("name", obj_path.stem), meta.get("pose", "custom"), meta["side"], meta.get("for_class"),
-                (np.asarray(mesh.vertices, float) - grip) * scale, np.asarray(mesh.faces, np.int64),
-                np.where(np.arange(len(mesh.faces)) < sleeve_start, GLOVE, SLEEVE))
+                vertices, faces, np.where(np.arange(len(faces)) < sleeve_start, GLOVE, SLEEVE))
 
 
 def load_hands(dir) -> list[Hand]:

@@ -35,6 +35,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from dataclasses import dataclass
@@ -458,17 +459,35 @@ def load_tool(obj_path) -> ToolModel:
     obj_path = Path(obj_path)
     side = obj_path.with_suffix(".json")
     class_name, kps, scale = _read_sidecar(obj_path)
-    mesh = trimesh.load(obj_path, force="mesh", process=False)
-    if len(mesh.faces) == 0:
-        raise ValueError(f"{obj_path}: mesh has no faces")
+    mesh_vertices, faces = read_mesh(obj_path)
     to_tool = _frame_from_keypoints(kps, side)
-    vertices = apply(to_tool, np.asarray(mesh.vertices, float) * scale)
-    size = float(np.ptp(vertices, axis=0).max())
-    if not 0.01 <= size <= 1.0:
-        raise ValueError(f"{obj_path}: mesh is {size:.3g} m long; check 'units' in {side.name}")
-    faces = np.asarray(mesh.faces, np.int64)
+    vertices = apply(to_tool, mesh_vertices * scale)
+    check_size(vertices, obj_path, side, "long")
     part = Part("body", vertices, faces, np.zeros(len(faces), np.int64), np.zeros(3), Z_AXIS.copy(), 1.0)
     return ToolModel(class_name, [part], apply(to_tool, kps), [0, 0, -1, 0, 0], 0.0)
+
+
+def read_mesh(obj_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices (N, 3) and triangles (M, 3) of a user's mesh file (quads split in two, in file order);
+    any file trimesh cannot read, or a face that points past the vertices, is a ValueError naming it."""
+    try:   # bytes that are not UTF-8 (a comment written by a Latin-1 tool) would make trimesh guess the encoding
+        text = Path(obj_path).read_bytes().decode("utf-8", errors="replace").encode()
+        mesh = trimesh.load(io.BytesIO(text), file_type="obj", force="mesh", process=False)
+        vertices, faces = np.asarray(mesh.vertices, float), np.asarray(mesh.faces, np.int64)
+    except Exception as err:   # trimesh raises anything from IndexError to a missing optional module
+        raise ValueError(f"{obj_path}: cannot read this mesh ({type(err).__name__}: {err})") from None
+    if len(faces) == 0:
+        raise ValueError(f"{obj_path}: mesh has no faces")
+    if faces.max() >= len(vertices) or not np.isfinite(vertices).all():
+        raise ValueError(f"{obj_path}: a face points past the {len(vertices)} vertices, or a vertex is not finite")
+    return vertices, faces
+
+
+def check_size(vertices: np.ndarray, obj_path: Path, side: Path, what: str) -> None:
+    """A mesh between 1 cm and 1 m, as instruments and hands are: else its sidecar's units are wrong."""
+    size = float(np.ptp(vertices, axis=0).max())
+    if not 0.01 <= size <= 1.0:
+        raise ValueError(f"{obj_path}: mesh is {size:.3g} m {what}; check 'units' in {side.name}")
 
 
 def obj_paths(dir, what: str) -> list[Path]:

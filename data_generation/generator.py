@@ -16,8 +16,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from data_generation.scene import SceneRanges
-from data_generation.settings import (IDENTITY_KEYS, GeneratorSettings, chunk_frames, frame_done, num_chunks,
-                                      ranges_json)
+from data_generation.settings import (IDENTITY_KEYS, PARAMETRIC_TOOLS, GeneratorSettings, chunk_frames, frame_done,
+                                      num_chunks, ranges_json)
 from surgpose.files import write_json
 from surgpose.schema import Layout
 
@@ -25,6 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / "data_generation" / "render_worker.py"
 DEFAULT_HANDS = ROOT / "hands"
 CONFIG_NAME = "generator_config.json"
+
+#: Settings that name a file or folder besides `out` and `hands_dir`.
+INPUT_PATHS = ("tools_dir", "backgrounds_dir", "hdri_dir", "camera")
 
 
 class GeneratorError(ValueError):
@@ -52,10 +55,12 @@ def validate(settings: GeneratorSettings, workers: int) -> None:
 
     if settings.num_images < 1:
         raise GeneratorError(f"--num_images must be at least 1, got {settings.num_images}")
-    if not 0 <= settings.val_fraction < 1:
-        raise GeneratorError(f"--val_fraction must be in [0, 1), got {settings.val_fraction}")
+    if not 0 < settings.val_fraction <= 0.5:   # one val frame per round(1/F): F above 0.5 leaves no train frame
+        raise GeneratorError(f"--val_fraction must be in (0, 0.5] (Ultralytics needs a val split), "
+                             f"got {settings.val_fraction}")
     if workers < 1 or settings.chunk_size < 1 or settings.samples < 1:
         raise GeneratorError("--workers, --chunk_size and --samples must be at least 1")
+    validate_ranges(settings.ranges)
     for name in ("width", "height"):
         value = getattr(settings, name)
         if value is not None and not 16 <= value <= 8192:
@@ -64,8 +69,10 @@ def validate(settings: GeneratorSettings, workers: int) -> None:
         settings.intrinsics()
         if settings.backgrounds_dir:
             list_backgrounds(settings.backgrounds_dir)
-        if settings.tools_dir:
-            load_tools_dir(settings.tools_dir)
+        pool = len(load_tools_dir(settings.tools_dir)) if settings.tools_dir else PARAMETRIC_TOOLS
+        if settings.ranges.min_tools > pool:   # a MAX above it is only never reached
+            raise GeneratorError(f"--tools MIN {settings.ranges.min_tools} is more than the {pool} instruments "
+                                 "a frame draws from")
         if settings.hands_dir:
             load_hands(settings.hands_dir)
     except (ValueError, OSError) as err:
@@ -84,6 +91,26 @@ def validate(settings: GeneratorSettings, workers: int) -> None:
         raise GeneratorError(f"--out {out}: not writable ({err.strerror or err})") from None
 
 
+def validate_ranges(r: SceneRanges) -> None:
+    """The scene ranges of the command line, each a one-line error (numpy's own would come from a worker)."""
+    pairs = {"--tools": (r.min_tools, r.max_tools), "--camera_distance": r.camera_distance,
+             "--articulation": r.articulation, "--lights": r.lights, "--kelvin": r.kelvin}
+    for flag, (low, high) in pairs.items():
+        if low > high:
+            raise GeneratorError(f"{flag} MIN MAX: MIN {low} is above MAX {high}")
+    checks = [(r.min_tools >= 0 and r.max_tools >= 1, "--tools: MAX must be at least 1"),
+              (r.lights[0] >= 1, "--lights: MIN must be at least 1 (the scene's main light)"),
+              (r.camera_distance[0] > 0, "--camera_distance must be above 0 m"),
+              (0 <= r.max_tilt_deg <= 80, "--max_tilt must be within 0..80 degrees"),
+              (0 <= r.articulation[0] and r.articulation[1] <= 1, "--articulation must be within 0..1"),
+              (r.kelvin[0] > 0, "--kelvin must be above 0"),
+              (0 <= r.hand_probability <= 1, "--hand_probability must be within 0..1"),
+              (0 <= r.distractor_probability <= 1, "--distractor_probability must be within 0..1")]
+    for ok, message in checks:
+        if not ok:
+            raise GeneratorError(message)
+
+
 def check_resume(settings: GeneratorSettings) -> None:
     """A rerun resumes only the dataset it started; other settings need another --out."""
     path = Path(settings.out) / CONFIG_NAME
@@ -98,7 +125,10 @@ def check_resume(settings: GeneratorSettings) -> None:
         diff = []
         for k in ident:
             then, now = old.get(k), ident[k]
-            if isinstance(then, dict) and isinstance(now, dict):  # name the range, not just "ranges"
+            if k == "inputs" and then is None and now:
+                diff.append("inputs: what the input folders held was not recorded (the folder predates that), so "
+                            "a change in them cannot be ruled out")
+            elif isinstance(then, dict) and isinstance(now, dict):  # name the range, not just "ranges"
                 diff += [f"{k}.{sub}: {then.get(sub)} recorded, {now[sub]} now" for sub in now
                          if then.get(sub) != now[sub]]
             elif then != now:
@@ -233,11 +263,15 @@ def run(out: str = "output", num_images: int = 1000, seed: int = 0, val_fraction
         workers: int = 1, shard: str | None = None, merge: bool = False, no_hands: bool = False,
         hands_dir: str | None = None, **kwargs) -> Path:
     """Generate (or resume) a dataset in `out`; returns `out`. See `synthetic_data_generator.py -h`."""
+    # absolute paths: the render workers run in the repository, wherever the command was given
+    out = Path(out).resolve()
     if merge:  # assemble with the settings the shards were rendered with, whatever else the command line says
         settings = recorded_settings(out)
     else:
+        kwargs.update({k: str(Path(kwargs[k]).resolve()) for k in INPUT_PATHS if kwargs.get(k)})
         settings = GeneratorSettings(out=str(out), num_images=num_images, seed=seed, val_fraction=val_fraction,
-                                     hands_dir=None if no_hands else str(hands_dir or DEFAULT_HANDS), **kwargs)
+                                     hands_dir=None if no_hands else str(Path(hands_dir or DEFAULT_HANDS).resolve()),
+                                     **kwargs)
         shard_spec = parse_shard(shard)
         validate(settings, workers)
         check_resume(settings)

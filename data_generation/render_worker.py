@@ -32,7 +32,7 @@ from data_generation.composite import camera_effects, composite, despeckle, kelv
 from data_generation.generate_hands import load_hands  # noqa: E402
 from data_generation.generate_tools import load_tools_dir, make_distractor, make_tool  # noqa: E402
 from data_generation.scene import FrameSpec, SceneRanges, sample_frame  # noqa: E402
-from data_generation.settings import FILM, GeneratorSettings, chunk_frames, frame_stem  # noqa: E402
+from data_generation.settings import FILM, PARAMETRIC_TOOLS, GeneratorSettings, chunk_frames, frame_stem  # noqa: E402
 from surgpose.camera import Intrinsics, blender_cam2world, project  # noqa: E402
 from surgpose.draw import draw_instances  # noqa: E402
 from surgpose.files import write_image, write_json  # noqa: E402
@@ -53,7 +53,7 @@ def tool_pool(rng: np.random.Generator, settings: GeneratorSettings) -> list:
     """Instruments for one chunk: fresh parametric ones of both classes, or the user's meshes."""
     if settings.tools_dir:
         return load_tools_dir(settings.tools_dir)
-    return [make_tool(CLASSES[i % len(CLASSES)], rng) for i in range(2 * len(CLASSES))]
+    return [make_tool(CLASSES[i % len(CLASSES)], rng) for i in range(PARAMETRIC_TOOLS)]
 
 
 def distractor_pool(seed: list[int], ranges: SceneRanges) -> list:

@@ -6,6 +6,7 @@ seeded by (seed, chunk), so the annotations depend only on the seed, never on wo
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,9 @@ from surgpose.camera import DEFAULT_INTRINSICS, Intrinsics, load_intrinsics
 #: lavender and rolled off the highlights of steel), 1.5 stops down because the lights were set for Filmic's
 #: roll-off (at -1.5 EV the median foreground grey is what it was: 211 vs 222 of 255).
 FILM = {"view_transform": "Standard", "exposure_ev": -1.5}
+
+#: Parametric instruments in a chunk's pool (two of each class): a frame shows at most this many.
+PARAMETRIC_TOOLS = 4
 
 #: Settings that must match for a rerun to resume a folder: the frame layout and each frame's look and labels.
 #: `debug` (extra overlays) may change; `amodal` is applied when the datasets are assembled, to all frames.
@@ -72,7 +76,23 @@ class GeneratorSettings:
         ident["intrinsics"] = self.intrinsics().to_json()
         ident["ranges"] = ranges_json(self.ranges)
         ident["film"] = FILM
+        ident["inputs"] = {k: folder_digest(getattr(self, k)) for k in INPUT_FOLDERS if getattr(self, k)}
         return ident
+
+
+#: Input folders whose contents, not only their names, are part of a dataset's identity.
+INPUT_FOLDERS = ("tools_dir", "hands_dir", "backgrounds_dir", "hdri_dir")
+
+
+def folder_digest(folder: str) -> str:
+    """A short fingerprint of what a folder holds: every file's name and size, and the bytes of its meshes and
+    sidecars, so that a resumed folder never mixes frames of two versions of its hands or tools."""
+    digest = hashlib.sha1()
+    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+        digest.update(f"{path.relative_to(folder)}:{path.stat().st_size};".encode())
+        if path.suffix.lower() in (".obj", ".json"):
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def ranges_json(ranges: SceneRanges) -> dict:
@@ -93,7 +113,10 @@ def chunk_frames(chunk: int, settings: GeneratorSettings) -> range:
 
 
 def frame_done(out: Path, index: int) -> bool:
-    """A frame is complete once its record exists (it is written last, atomically)."""
+    """A frame is complete once its record exists (it is written last, atomically) and its training image is
+    still there (in either split: assembling the datasets may move it); else it is rendered again."""
     from surgpose.schema import Layout
 
-    return (Path(out) / Layout.KEYPOINTS / f"{frame_stem(index)}.json").is_file()
+    stem = frame_stem(index)
+    return (Path(out) / Layout.KEYPOINTS / f"{stem}.json").is_file() and any(
+        (Path(out) / Layout.COMPOSITED / split / f"{stem}.jpg").is_file() for split in Layout.SPLITS)

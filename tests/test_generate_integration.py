@@ -194,6 +194,42 @@ def test_folder_developed_another_way_is_not_resumed(dataset, tmp_path):
         assert "film" in error, error
 
 
+def test_input_folders_are_compared_by_what_they_hold(dataset, tmp_path):
+    """The hands of hands/ gained sleeves under the same folder name: a folder started with the old ones must
+    not resume with the new (nor one that recorded no contents at all)."""
+    changed = tmp_path / "changed"
+    with copy_with_identity(dataset, changed) as identity:
+        identity["inputs"]["hands_dir"] = "0123456789ab"
+    assert "inputs.hands_dir: 0123456789ab recorded, " in refused(changed)
+    unrecorded = tmp_path / "unrecorded"
+    with copy_with_identity(dataset, unrecorded) as identity:
+        del identity["inputs"]
+    assert "inputs: what the input folders held was not recorded" in refused(unrecorded)
+
+
+def test_a_frame_whose_image_was_deleted_is_rendered_again(dataset, tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(dataset, out)
+    image = next((out / "composited" / "train").glob("*.jpg"))
+    image.unlink()
+    generate(out)
+    assert image.is_file()
+    a = json.loads((out / "coco_data" / "coco_annotations.json").read_text())
+    assert a["annotations"] == json.loads((dataset / "coco_data" / "coco_annotations.json").read_text())["annotations"]
+
+
+def test_runs_from_another_folder_with_relative_paths(tmp_path):
+    """The render workers run in the repository; relative --out and --hands_dir are the user's, not the repo's."""
+    shutil.copytree(ROOT / "hands", tmp_path / "my_hands")
+    proc = subprocess.run([sys.executable, str(ROOT / "synthetic_data_generator.py"), "--out", "rel", "--hands_dir",
+                           "my_hands", *TINY], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "rel" / "yolo_data" / "data.yaml").is_file() and not (ROOT / "rel").exists()
+    recorded = json.loads((tmp_path / "rel" / "generator_config.json").read_text())["settings"]
+    assert recorded["hands_dir"] == str(tmp_path / "my_hands")
+
+
 HDRI = ROOT.parent / "shared" / "hdri"
 
 

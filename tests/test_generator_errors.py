@@ -21,8 +21,8 @@ def bad_camera(tmp_path):
     return path
 
 
-@pytest.mark.parametrize("case", ["count", "fraction", "camera", "backgrounds", "hdri", "shard", "size",
-                                  "tools", "out"])
+@pytest.mark.parametrize("case", ["count", "fraction", "no_val", "camera", "backgrounds", "hdri", "shard", "size",
+                                  "tools", "out", "range", "lights", "tilt", "pool"])
 def test_bad_input_one_line_error(case, tmp_path, bad_camera):
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -39,6 +39,11 @@ def test_bad_input_one_line_error(case, tmp_path, bad_camera):
         "size": (["--width", "3"], "--width"),
         "tools": (["--tools_dir", str(empty)], str(empty)),
         "out": (["--out", str(blocker / "sub")], "not writable"),
+        "no_val": (["--val_fraction", "0"], "Ultralytics needs a val split"),
+        "range": (["--tools", "2", "1"], "--tools MIN MAX: MIN 2 is above MAX 1"),
+        "lights": (["--lights", "0", "2"], "--lights: MIN must be at least 1"),
+        "tilt": (["--max_tilt", "-5"], "--max_tilt"),
+        "pool": (["--tools", "5", "6"], "--tools MIN 5 is more than the 4 instruments"),
     }[case]
     proc = generate("--num_images", "2", "--out", str(out), *args[0])
     assert proc.returncode != 0
@@ -46,3 +51,4 @@ def test_bad_input_one_line_error(case, tmp_path, bad_camera):
     assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
     assert args[1] in lines[0]
     assert not (out / "yolo_data" / "data.yaml").exists()
+    assert not (out / "generator_config.json").exists()   # nothing recorded: the corrected command may run

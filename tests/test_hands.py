@@ -106,6 +106,18 @@ def test_load_errors(tmp_path):
     (tmp_path / "glove.json").write_text(json.dumps({"side": "middle", "units": "m"}))
     with pytest.raises(ValueError, match=re.escape("glove.json")):
         load_hands(tmp_path)
+    (tmp_path / "glove.json").write_text(json.dumps({"side": "left"}))
+    (tmp_path / "glove.obj").write_text("v 0 0 0\nv 0.1 0 0\nv 0 0.1 0\nf 1 2 9\n")   # a face past the vertices
+    with pytest.raises(ValueError, match=r"glove\.obj: (cannot read this mesh|a face points past)"):
+        load_hands(tmp_path)
+    (tmp_path / "glove.obj").write_bytes("# Cr\u00e9\u00e9 par\n".encode("latin-1") + (HANDS / "open_left.obj").read_bytes())
+    assert len(load_hands(tmp_path)) == 1   # a Latin-1 comment is only a comment
+    (tmp_path / "glove.obj").write_text("".join(
+        " ".join(["v", *(f"{float(c) * 1000:.3f}" for c in line.split()[1:])]) + "\n" if line.startswith("v ") else line + "\n"
+        for line in (HANDS / "open_left.obj").read_text().splitlines()))   # millimetres, sidecar says metres
+    with pytest.raises(ValueError, match=r"glove\.obj: mesh is 6\d\d m across; check 'units' in glove\.json"):
+        load_hands(tmp_path)
+    (tmp_path / "glove.obj").write_bytes((HANDS / "open_left.obj").read_bytes())
     for bad in (-1, 10**6, 2.5, "12"):
         (tmp_path / "glove.json").write_text(json.dumps({"side": "left", "sleeve_start_face": bad}))
         with pytest.raises(ValueError, match=r"glove\.json: sleeve_start_face must be a face index from 0 to \d+"):
