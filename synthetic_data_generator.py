@@ -27,8 +27,8 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="same seed, same annotations")
     p.add_argument("--val_fraction", type=float, default=0.1, help="share of frames in the val split")
     p.add_argument("--camera", help="camera.json with width, height, fx, fy, cx, cy (default: 960x544, ~60 deg)")
-    p.add_argument("--width", type=int, help="render width (intrinsics scaled to it)")
-    p.add_argument("--height", type=int, help="render height (intrinsics scaled to it)")
+    p.add_argument("--width", type=int, help="render width (intrinsics scaled to it, pixels kept square)")
+    p.add_argument("--height", type=int, help="render height (intrinsics scaled to it, pixels kept square)")
     p.add_argument("--workers", type=int, default=1, help="parallel render processes")
     p.add_argument("--shard", help="i/n: render only chunks i, i+n, ... (cluster job arrays); then --merge")
     p.add_argument("--merge", action="store_true", help="only assemble COCO/YOLO datasets from the rendered frames in --out, "

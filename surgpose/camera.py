@@ -29,9 +29,12 @@ class Intrinsics:
         return np.array([[self.fx, 0, self.cx], [0, self.fy, self.cy], [0, 0, 1]], dtype=float)
 
     def resized(self, width: int, height: int) -> "Intrinsics":
-        """The same field of view at another resolution."""
-        sx, sy = width / self.width, height / self.height
-        return Intrinsics(width, height, self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy)
+        """The same camera at another resolution, pixels kept square: at another aspect ratio the view is
+        cropped about its centre (scaling x and y apart would film every instrument stretched)."""
+        scale = max(width / self.width, height / self.height)
+        return Intrinsics(width, height, self.fx * scale, self.fy * scale,
+                          self.cx * scale - (self.width * scale - width) / 2,
+                          self.cy * scale - (self.height * scale - height) / 2)
 
     def to_json(self) -> dict:
         return {"width": self.width, "height": self.height, "fx": self.fx, "fy": self.fy,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from conftest import ROOT
 from data_generation.generate_hands import load_hands
@@ -88,3 +89,14 @@ def test_forceps_let_go_lie_fully_open():
     assert len(free) > 5 and len(held) > 5
     assert set(free) == {0.8}
     assert min(held) < 0.5 and max(held) <= 0.8
+
+
+def test_resized_camera_keeps_square_pixels_and_the_view_centre():
+    same = DEFAULT_INTRINSICS.resized(480, 272)          # the same aspect: the same view at half the size
+    assert (same.fx, same.fy, same.cx, same.cy) == (415.0, 415.0, 240.0, 136.0)
+    square = DEFAULT_INTRINSICS.resized(640, 640)        # another aspect: the centre of the view, not stretched
+    assert square.fx == square.fy == pytest.approx(830 * 640 / 544)
+    assert (square.cx, square.cy) == pytest.approx((320.0, 320.0))
+    centre_ray = np.array([[0.0, 0.0, 1.0]])             # a point on the optical axis stays at the image centre
+    uv, _ = project(centre_ray, square.K, np.eye(4))
+    assert uv[0] == pytest.approx([320.0, 320.0])
