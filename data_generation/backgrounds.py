@@ -82,6 +82,16 @@ def list_backgrounds(directory: str | os.PathLike) -> list[Path]:
     return paths
 
 
+def list_hdris(directory: str | os.PathLike) -> list[Path]:
+    """The `.hdr`/`.exr` maps in `directory`, sorted, without hidden files (macOS leaves `._x.hdr` beside copies)."""
+    directory = Path(directory)
+    paths = sorted(p for p in directory.iterdir() if p.suffix.lower() in (".hdr", ".exr")
+                   and not p.name.startswith(".") and p.is_file()) if directory.is_dir() else []
+    if not paths:
+        raise ValueError(f"--hdri {directory}: no .hdr or .exr files in that folder")
+    return paths
+
+
 def load_background(path: str | os.PathLike, width: int, height: int, rng: np.random.Generator) -> np.ndarray:
     """A random crop of a photo with the target aspect ratio (60-100 % of the largest one), randomly
     flipped and resized to cover exactly `width` x `height`: one photo yields many backgrounds."""

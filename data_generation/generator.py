@@ -1,7 +1,6 @@
 """Phase 1 driver: validate input, fan chunks out to render workers, resume, then assemble the datasets."""
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
@@ -49,7 +48,7 @@ def parse_shard(shard: str | None) -> tuple[int, int] | None:
 
 def validate(settings: GeneratorSettings, workers: int) -> None:
     """Check every input before anything is written, with one-line messages."""
-    from data_generation.backgrounds import list_backgrounds
+    from data_generation.backgrounds import list_backgrounds, list_hdris
     from data_generation.generate_hands import load_hands
     from data_generation.generate_tools import load_tools_dir
 
@@ -69,6 +68,8 @@ def validate(settings: GeneratorSettings, workers: int) -> None:
         settings.intrinsics()
         if settings.backgrounds_dir:
             list_backgrounds(settings.backgrounds_dir)
+        if settings.hdri_dir:
+            list_hdris(settings.hdri_dir)
         pool = len(load_tools_dir(settings.tools_dir)) if settings.tools_dir else PARAMETRIC_TOOLS
         if settings.ranges.min_tools > pool:   # a MAX above it is only never reached
             raise GeneratorError(f"--tools MIN {settings.ranges.min_tools} is more than the {pool} instruments "
@@ -77,10 +78,6 @@ def validate(settings: GeneratorSettings, workers: int) -> None:
             load_hands(settings.hands_dir)
     except (ValueError, OSError) as err:
         raise GeneratorError(str(err)) from None
-    if settings.hdri_dir:
-        hdri = Path(settings.hdri_dir)
-        if not hdri.is_dir() or not any(p.suffix.lower() in (".hdr", ".exr") for p in hdri.iterdir()):
-            raise GeneratorError(f"--hdri {hdri}: no .hdr or .exr files in that folder")
     out = Path(settings.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -207,9 +204,7 @@ def render(settings: GeneratorSettings, chunks: list[int], workers: int, frames_
                 proc.kill()
             proc.wait()
             log.close()
-    shutil.rmtree(scratch, ignore_errors=True)
-    with contextlib.suppress(OSError):   # still in use by another shard's run
-        (out / ".tmp").rmdir()
+    shutil.rmtree(scratch, ignore_errors=True)   # .tmp/ itself stays: another shard may be making its own in it
 
 
 def _pump(proc: subprocess.Popen, index: int, log, lines: queue.Queue) -> None:

@@ -27,7 +27,8 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from data_generation.annotate import BACKGROUND, OTHER, instance_record  # noqa: E402
-from data_generation.backgrounds import list_backgrounds, load_background, procedural_background  # noqa: E402
+from data_generation.backgrounds import (  # noqa: E402
+    list_backgrounds, list_hdris, load_background, procedural_background)
 from data_generation.composite import camera_effects, composite, despeckle, kelvin_to_rgb, white_balance  # noqa: E402
 from data_generation.generate_hands import load_hands  # noqa: E402
 from data_generation.generate_tools import load_tools_dir, make_distractor, make_tool  # noqa: E402
@@ -244,7 +245,7 @@ def set_world(bproc, settings: GeneratorSettings, rng: np.random.Generator) -> N
         import bpy
 
         bpy.context.scene.world.use_nodes = True  # clean_up() leaves a world without a node tree
-        hdris = sorted(p for p in Path(settings.hdri_dir).iterdir() if p.suffix.lower() in (".hdr", ".exr"))
+        hdris = list_hdris(settings.hdri_dir)
         bproc.world.set_world_background_hdr_img(str(hdris[rng.integers(len(hdris))]),
                                                  strength=float(rng.uniform(0.1, 0.5)),
                                                  rotation_euler=[0.0, 0.0, float(rng.uniform(0, 2 * np.pi))])
