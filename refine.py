@@ -172,7 +172,8 @@ def run(
         "eval_real": eval_real and Path(eval_real).resolve(), "epochs": epochs, "topup_epochs": topup_epochs,
         "self_train": self_train, "self_min_conf_nh": self_min_conf_nh, "self_min_conf_t": self_min_conf_t,
         "teacher_conf": teacher_conf, "stride": stride, "preprocess": preprocess, "imgsz": imgsz, "batch": batch,
-        "lr0": lr0, "freeze": freeze, "val_split": val_split, "seed": seed, "train": train_overrides}, default=str))
+        "lr0": lr0, "freeze": freeze, "val_split": val_split, "seed": seed,
+        "train": {k: v for k, v in train_overrides.items() if k != "trainer"}}, default=str))  # trainer: a code hook
     differ = [f"{k}: {state['settings'].get(k)} recorded, {v} now" for k, v in settings.items()
               if "settings" in state and state["settings"].get(k) != v]
     if differ:
@@ -189,9 +190,12 @@ def run(
         work = out / f"round{k}"
         teacher = Path(state["best"]["weights"])
         if self_train and videos and (k > 1 or not data):
-            pairs = pseudo_label(teacher, videos, work / "pseudo", imgsz, device, teacher_conf, preprocess, stride or 1)
-            curate_and_split.run(pair=pairs, out_ds=work / "curated", **{**rules, "min_conf_nh": self_min_conf_nh,
-                                 "min_conf_t": self_min_conf_t, "split": val_split, "seed": seed + k})
+            if not (work / "curated" / curate_and_split.REPORT).is_file():   # else made before an interruption
+                pairs = pseudo_label(teacher, videos, work / "pseudo", imgsz, device, teacher_conf, preprocess,
+                                     stride or 1)
+                curate_and_split.run(pair=pairs, out_ds=work / "curated", **{
+                    **rules, "min_conf_nh": self_min_conf_nh, "min_conf_t": self_min_conf_t, "split": val_split,
+                    "seed": seed + k})
             real_yaml = work / "curated" / "data.yaml"
         else:
             real_yaml = Path(data)
@@ -202,10 +206,16 @@ def run(
             write_json(state_path, state, indent=2)
             break
         mixed = mix_datasets(real_yaml, synthetic_data, synthetic_fraction, seed + k, work / "mixed")
-        run_dir = train.run(data=mixed, model=teacher, epochs=epochs if k == 1 else topup_epochs, imgsz=imgsz,
-                            batch=batch, device=device, project=out, name=f"round{k}/train", exist_ok=True,
-                            seed=seed + k, optimizer="AdamW", lr0=lr0, freeze=freeze, warmup_epochs=0,
-                            **train_overrides)
+        last = work / "train" / "weights" / "last.pt"
+        if last.is_file() and train.finished(last):   # trained before an interruption, not yet scored
+            run_dir = last.parent.parent
+        elif last.is_file():
+            run_dir = train.run(resume=last, device=device, **train_overrides)
+        else:
+            run_dir = train.run(data=mixed, model=teacher, epochs=epochs if k == 1 else topup_epochs, imgsz=imgsz,
+                                batch=batch, device=device, project=out, name=f"round{k}/train", exist_ok=True,
+                                seed=seed + k, optimizer="AdamW", lr0=lr0, freeze=freeze, warmup_epochs=0,
+                                **train_overrides)
         student = run_dir / "weights" / "best.pt"
         result = score(student, eval_real, synthetic_data, imgsz, device)
         better = result["score"] > state["best"]["score"]

@@ -161,6 +161,12 @@ def read_dataset(data: str | Path) -> dict:
     return data_dict
 
 
+def finished(weights: str | Path | YOLO) -> bool:
+    """Whether a `last.pt` comes from a run that ended: Ultralytics strips the training state then."""
+    net = weights if isinstance(weights, YOLO) else YOLO(str(weights))
+    return (net.ckpt or {}).get("epoch", -1) < 0
+
+
 def _resume(resume: str | Path | bool, project: str | Path | None, name: str, device: str, **overrides: Any) -> Path:
     """Continue from `last.pt`; the augmentation and its ramp come back from the checkpoint's arguments."""
     last = Path(resume) if isinstance(resume, (str, Path)) else None
@@ -175,7 +181,7 @@ def _resume(resume: str | Path | bool, project: str | Path | None, name: str, de
     if not last.exists():
         raise FileNotFoundError(f"checkpoint to resume not found: {last}")
     net = YOLO(str(last))
-    if (net.ckpt or {}).get("epoch", -1) < 0:   # Ultralytics strips the training state when a run ends
+    if finished(net):
         raise ValueError(f"{last} is from a run that finished: nothing to resume; to train on from it, "
                          f"fine-tune: --model {last} --epochs N")
     net.add_callback("on_train_epoch_start", ramp_strength)

@@ -2,11 +2,13 @@
 short refine rounds mixing synthetic data, selection on real-format labelled frames)."""
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
 import pytest
 import yaml
+from ultralytics.models.yolo.pose import PoseTrainer
 
 import curate_and_split
 import refine
@@ -71,6 +73,46 @@ def test_two_rounds_choose_by_real_labels_and_resume(setup, tmp_path):
                                          r"0.001 now\); rerun with the same"):
         refine.run(**{**args, "eval_real": None, "lr0": 0.001})   # new rounds would be scored another way
     assert json.loads((out / "refine.json").read_text())["rounds"] == state["rounds"]
+
+
+def test_an_interrupted_round_goes_on_where_it_stopped(setup, tmp_path):
+    """Ctrl-C in a round's training resumes that training (not the round from its pseudo-labels); a round
+    trained but not yet scored is scored without training again."""
+    saved: list[int] = []
+
+    class Recording(PoseTrainer):
+        def save_model(self):
+            super().save_model()
+            saved.append(self.epoch)
+
+    class Interrupted(Recording):
+        def save_model(self):
+            super().save_model()
+            if "round2" in str(self.save_dir):
+                raise KeyboardInterrupt   # as if Ctrl-C hit right after round 2's first checkpoint
+
+    clip = setup["tiny"]["clip"]
+    video.run(weights=setup["weights"], video=clip, out_dir=tmp_path / "v", imgsz=64, conf=0.001, export=None)
+    curate_and_split.run(pair=[f"{clip}::{tmp_path / 'v'}"], out_ds=tmp_path / "ds", **PERMISSIVE)
+    args = dict(base_weights=setup["weights"], data=tmp_path / "ds" / "data.yaml", synthetic_data=setup["tiny"]["pose"],
+                eval_real=setup["real"], rounds=2, epochs=1, topup_epochs=2, imgsz=64, batch=4, device="cpu",
+                teacher_conf=0.001, self_min_conf_nh=0.0, self_min_conf_t=0.0, project=str(tmp_path / "runs"),
+                name="r", workers=0, plots=False)
+    with pytest.raises(KeyboardInterrupt):
+        refine.run(**args, trainer=Interrupted)
+    round2 = tmp_path / "runs" / "r" / "round2"
+    report = (round2 / "curated" / "curation.json").stat().st_mtime_ns
+    saved.clear()
+    state = refine.run(**args, trainer=Recording)
+    assert saved == [1]                                       # round 2's epoch left, from its last.pt
+    assert (round2 / "curated" / "curation.json").stat().st_mtime_ns == report   # pseudo-labels not redone
+    assert len(list(csv.DictReader((round2 / "train" / "results.csv").open()))) == 2
+    record = json.loads((tmp_path / "runs" / "r" / "refine.json").read_text())
+    record["rounds"] = record["rounds"][:1]   # killed after round 2's training, before it was scored
+    (tmp_path / "runs" / "r" / "refine.json").write_text(json.dumps(record))
+    saved.clear()
+    again = refine.run(**args, trainer=Recording)
+    assert saved == [] and again["rounds"] == state["rounds"]
 
 
 def test_videos_of_one_name_keep_their_own_pseudo_labels(setup, tmp_path):
