@@ -39,7 +39,7 @@ from tqdm import tqdm  # noqa: E402
 
 from surgpose.cli import user_errors_in_one_line  # noqa: E402
 from surgpose.draw import draw_instances  # noqa: E402
-from surgpose.files import write_image, write_json  # noqa: E402
+from surgpose.files import write_image, write_json, write_text  # noqa: E402
 from surgpose.inference import (  # noqa: E402
     LABEL_DIRS,
     TRACKERS,
@@ -79,9 +79,9 @@ def replace_earlier_run(out: Path, frame_stem: str, keep: Path) -> None:
 PROGRESS_KEYS = ("frames_done", "complete", "seconds", "fps_processed", "resumed_frames")
 
 
-def earlier_frames(out: Path, record: dict[str, Any]) -> dict[int, list[dict]]:
-    """`{frame index: instances}` of the frames an interrupted run in `out` finished, for `--resume`, which
-    refuses a run made with other settings (video, model, stride, preprocessing, ...)."""
+def earlier_frames(out: Path, record: dict[str, Any]) -> tuple[dict[int, list[dict]], list[str]]:
+    """`{frame index: instances}` of the frames an interrupted run in `out` finished, and their lines of
+    predictions.jsonl, for `--resume`, which refuses a run made with other settings (video, model, stride, ...)."""
     try:
         earlier = json.loads((out / "run.json").read_text())
         lines = (out / "predictions.jsonl").read_text().splitlines()
@@ -91,14 +91,15 @@ def earlier_frames(out: Path, record: dict[str, Any]) -> dict[int, list[dict]]:
     if differ:
         raise ValueError(f"{out} holds a run with other settings ({', '.join(differ)}); rerun without --resume "
                          "to replace it")
-    done = {}
+    done, kept = {}, []
     for line in lines:
         try:
             entry = json.loads(line)
             (done[int(entry["frame"])],) = entry["images"].values()
         except (ValueError, KeyError, TypeError, AttributeError):
             break  # a line cut short by a hard kill: that frame and any after it are redone
-    return done
+        kept.append(line)
+    return done, kept
 
 
 def run(
@@ -165,28 +166,32 @@ def run(
     if resume:
         if track:
             raise ValueError("--resume cannot continue tracks (--track, --smooth): rerun without --resume")
-        done = earlier_frames(out, record)
+        done, kept = earlier_frames(out, record)
         record["resumed_frames"] = len(done)
+    writer = video_writer(out / "annotated.mp4", reader.fps / reader.stride, reader.size)  # may refuse: before
+    if resume:                                                                            # anything is replaced
+        # the finished frames' lines stay as they are, so that an interruption while they are replayed loses none
+        write_text(out / "predictions.jsonl", "".join(f"{line}\n" for line in kept))
     else:
         done = {}
         replace_earlier_run(out, record["frame_stem"], keep=Path(video))
     write_json(out / "run.json", record, indent=2)
 
-    writer = video_writer(out / "annotated.mp4", reader.fps / reader.stride, reader.size)
-    lines = (out / "predictions.jsonl").open("w")
+    lines = (out / "predictions.jsonl").open("a" if resume else "w")
     worker = Worker()
     frames_done = 0
 
     def emit(index: int, seen: np.ndarray, instances: list[dict]) -> None:
         """Everything a processed frame writes (runs on the worker thread, in frame order)."""
         nonlocal frames_done
-        stem = record["frame_stem"].format(frame=index)
+        stem = record["frame_stem"].replace("{frame:06d}", f"{index:06d}")   # not .format: a video may be "a{1}"
         save_labels(out, stem, instances, detector.tasks, seen.shape, label_conf)
         if save_frames:
             write_image(out / "images" / f"{stem}.jpg", seen)
-        document = predictions_document({f"{stem}.jpg": instances})
-        lines.write(json.dumps({"frame": index, "time_s": round(index / reader.fps, 4), **document}) + "\n")
-        lines.flush()
+        if index not in done:   # a replayed frame's line is in the file already
+            document = predictions_document({f"{stem}.jpg": instances})
+            lines.write(json.dumps({"frame": index, "time_s": round(index / reader.fps, 4), **document}) + "\n")
+            lines.flush()
         has_masks = any(inst["polygon"] for inst in instances)  # else skip the full-frame mask blend
         writer.write(draw_instances(seen, instances, draw_masks=has_masks, draw_kpts=draw_kpts, draw_labels=True,
                                     kpt_conf_thresh=kpt_conf))

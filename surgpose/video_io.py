@@ -120,6 +120,9 @@ class VideoReader:
                 ok, frame = self.cap.read()
                 index += self.stride
                 frame = frame if ok else None
+                if frame is not None and (frame.shape[1], frame.shape[0]) != self.size:
+                    raise ValueError(f"{self.path}: frame {index} is {frame.shape[1]}x{frame.shape[0]}, the first "
+                                     f"was {self.size[0]}x{self.size[1]}; a video's frames must be of one size")
         except BaseException as e:  # surface decode errors in the consuming thread
             self.queue.put(e)
         finally:
@@ -180,7 +183,9 @@ def video_writer(path: str | Path, fps: float, size: tuple[int, int]) -> cv2.Vid
     """An MP4 writer (`mp4v`: the codec every OpenCV build can encode)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    # the MPEG-4 time base is 1000/round(1000 fps), its denominator at most 65535: 119.8874 or 200/3 fps are
+    # refused, the same rates to two decimals are not
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), round(fps, 2), size)
     if not writer.isOpened():
-        raise OSError(f"cannot open video writer for {path}")
+        raise ValueError(f"cannot write {path} at {fps:g} fps and {size[0]}x{size[1]}")
     return writer

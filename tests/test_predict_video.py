@@ -321,6 +321,19 @@ def test_video_resume_finishes_an_interrupted_run_as_one_run_would(data, pose_we
         video.run(out_dir=out, resume=True, track="bytetrack.yaml", **settings)
     with pytest.raises(FileNotFoundError, match="nothing to resume"):
         video.run(out_dir=tmp_path / "empty", resume=True, **settings)
+    with monkeypatch.context() as m:   # interrupted again while the finished frames are replayed
+        calls, view = [], video.model_view
+
+        def view_then_interrupt(*args):
+            calls.append(1)
+            if len(calls) > 1:
+                raise KeyboardInterrupt
+            return view(*args)
+
+        m.setattr(video, "model_view", view_then_interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            video.run(out_dir=out, resume=True, **settings)
+    assert [line["frame"] for line in read_jsonl(out / "predictions.jsonl")] == [0, 2, 4]   # none of them lost
 
     predicted = []
     original = Detector.predict
@@ -485,3 +498,20 @@ def test_predict_on_real_frames(real_dir, seg_weights, tmp_path):
         h, w = cv2.imread(str(image)).shape[:2]
         for inst in doc["images"][image.name]:
             check_instance(inst, w, h, keypoints=False, polygon=True)
+
+
+def test_video_of_any_rate_and_name_and_frames_of_one_size(data, pose_weights, tmp_path):
+    """A 200 fps clip read every 3rd frame (66.67 fps out: the MPEG-4 writer refused it), a file name with braces
+    (frame names were made with str.format), and a folder of frames of two sizes (annotated.mp4 dropped those)."""
+    fast = write_clip(tmp_path / "case{1}.mp4", frames=9, fps=200.0)
+    record = video.run(weights=pose_weights, video=fast, out_dir=tmp_path / "fast", imgsz=64, conf=LOW_CONF,
+                       export=None, stride=3)
+    assert record["complete"] and record["frames_done"] == 3
+    assert len(read_video(tmp_path / "fast" / "annotated.mp4")) == 3
+    assert (tmp_path / "fast" / "labels" / "case{1}_000003.txt").is_file()
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for k, image in enumerate(read_video(data["clip"])[:3]):
+        cv2.imwrite(str(frames / f"{k:03d}.png"), image if k < 2 else cv2.resize(image, (96, 72)))
+    with pytest.raises(ValueError, match=r"frame 2 is 96x72, the first was 192x144; a video's frames must be"):
+        video.run(weights=pose_weights, video=frames, out_dir=tmp_path / "mixed", imgsz=64, export=None)
