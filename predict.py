@@ -56,6 +56,11 @@ def list_images(source: str | Path) -> list[Path]:
     names = [p.name for p in files]
     if len(set(names)) != len(names):
         raise ValueError(f"{source} matches several images with the same file name; predict one folder at a time")
+    stems = sorted(p.stem for p in files)
+    twins = sorted({a for a, b in zip(stems, stems[1:]) if a == b})
+    if twins:
+        raise ValueError(f"{source}: images {', '.join(f'{t}.*' for t in twins[:3])} differ only by extension, and "
+                         "labels are named by stem (labels/<stem>.txt); rename or move one of each")
     return sorted(files)
 
 
@@ -66,6 +71,11 @@ def replace_earlier_run(out: Path, files: list[Path]) -> None:
         earlier = set(json.loads((out / "predictions.json").read_text())["images"])
     except (OSError, ValueError, KeyError, TypeError):
         earlier = set()
+        foreign = [f"{d}/" for d in (*LABEL_DIRS.values(), "overlays")
+                   if (out / d).is_dir() and any((out / d).iterdir())]
+        if foreign:   # e.g. a dataset's own labels/ beside its images/
+            raise ValueError(f"{out} holds {' and '.join(foreign)} that predict.py did not write (no predictions.json "
+                             "beside them), and a run writes its own there: choose another --out_dir")
     stems = {Path(name).stem for name in earlier} | {p.stem for p in files}
     removed = remove_stale_outputs(out, [*LABEL_DIRS.values(), "overlays"], stems.__contains__,
                                    keep={p.parent for p in files})

@@ -515,3 +515,23 @@ def test_video_of_any_rate_and_name_and_frames_of_one_size(data, pose_weights, t
         cv2.imwrite(str(frames / f"{k:03d}.png"), image if k < 2 else cv2.resize(image, (96, 72)))
     with pytest.raises(ValueError, match=r"frame 2 is 96x72, the first was 192x144; a video's frames must be"):
         video.run(weights=pose_weights, video=frames, out_dir=tmp_path / "mixed", imgsz=64, export=None)
+
+
+def test_predict_leaves_a_datasets_labels_and_same_stem_images_alone(data, pose_weights, tmp_path):
+    """`--source data/images --out_dir data` would write over data/labels/, the user's ground truth; a.jpg and
+    a.png would share labels/a.txt."""
+    images = data["pose"].parent / "images" / "val"
+    dataset = tmp_path / "dataset"
+    (dataset / "labels").mkdir(parents=True)
+    truth = dataset / "labels" / f"{next(images.iterdir()).stem}.txt"
+    truth.write_text("0 0.5 0.5 0.1 0.1\n")
+    with pytest.raises(ValueError, match="holds labels/ that predict.py did not write"):
+        predict.run(weights=pose_weights, source=images, out_dir=dataset, imgsz=64)
+    assert truth.read_text() == "0 0.5 0.5 0.1 0.1\n"
+    twins = tmp_path / "twins"
+    twins.mkdir()
+    image = cv2.imread(str(next(images.iterdir())))
+    cv2.imwrite(str(twins / "a.jpg"), image)
+    cv2.imwrite(str(twins / "a.png"), image)
+    with pytest.raises(ValueError, match=r"images a\.\* differ only by extension"):
+        predict.run(weights=pose_weights, source=twins, out_dir=tmp_path / "out", imgsz=64)
