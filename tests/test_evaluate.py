@@ -295,6 +295,11 @@ def test_coco_json_pose_map(tiny, pose_weights, tmp_path):
     write_json(tmp_path / "part.json", {"keypoint_names": list(schema.KEYPOINTS), "images": images})
     with pytest.raises(ValueError, match="no predictions for 1 of"):
         evaluate.run([tmp_path / "part.json"], data=coco, verbose=False)
+    first = gt["images"][0]
+    twice = {**gt, "images": gt["images"] + [{**first, "id": 999, "file_name": "v2/" + first["file_name"]}]}
+    write_json(tmp_path / "twice.json", twice)   # one file name in two folders: predictions cannot tell them apart
+    with pytest.raises(ValueError, match="names several images .* score one folder's COCO file at a time"):
+        evaluate.run([tmp_path / "gt.json"], data=tmp_path / "twice.json", verbose=False)
 
 
 def test_segmentation_model_mask_map(tiny, tmp_path_factory):
