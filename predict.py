@@ -40,6 +40,10 @@ from surgpose.inference import (  # noqa: E402
 )
 
 
+#: Image types OpenCV reads and writes in every build (Ultralytics' IMG_FORMATS adds HEIC, AVIF, MPO, DNG, ...).
+OPENCV_IMAGES = ("bmp", "jpeg", "jpg", "jp2", "png", "tif", "tiff", "webp")
+
+
 def list_images(source: str | Path) -> list[Path]:
     """Images named by `source`: one file, a folder (not recursive) or a glob pattern; sorted, names unique."""
     path = Path(source)
@@ -51,6 +55,9 @@ def list_images(source: str | Path) -> list[Path]:
         files = [path]
     else:
         files = [Path(p) for p in glob.glob(str(source), recursive=True) if Path(p).suffix[1:].lower() in IMG_FORMATS]
+    unreadable = sorted({p.suffix.lower() for p in files} - {f".{s}" for s in OPENCV_IMAGES})
+    if unreadable:   # Ultralytics lists them as images, but OpenCV cannot decode (or write an overlay of) them
+        raise ValueError(f"{source}: OpenCV cannot read {', '.join(unreadable)} images; convert them to JPEG or PNG")
     if not files:
         raise FileNotFoundError(f"no images found at {source}")
     names = [p.name for p in files]

@@ -535,3 +535,12 @@ def test_predict_leaves_a_datasets_labels_and_same_stem_images_alone(data, pose_
     cv2.imwrite(str(twins / "a.png"), image)
     with pytest.raises(ValueError, match=r"images a\.\* differ only by extension"):
         predict.run(weights=pose_weights, source=twins, out_dir=tmp_path / "out", imgsz=64)
+
+
+def test_predict_names_image_types_opencv_cannot_read(tmp_path):
+    """Ultralytics counts HEIC, AVIF or MPO as images; OpenCV stopped halfway through such a folder."""
+    (tmp_path / "a.jpg").write_bytes(cv2.imencode(".jpg", np.zeros((32, 32, 3), np.uint8))[1].tobytes())
+    (tmp_path / "b.HEIC").write_bytes(b"phone photo")
+    with pytest.raises(ValueError, match=r"OpenCV cannot read \.heic images; convert them to JPEG or PNG"):
+        predict.list_images(tmp_path)
+    assert predict.list_images(tmp_path / "a.jpg") == [tmp_path / "a.jpg"]
