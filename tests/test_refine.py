@@ -46,14 +46,20 @@ def test_mixed_data_holds_the_synthetic_share(setup, tmp_path):
         refine.mix_datasets(tmp_path / "ds" / "data.yaml", setup["tiny"]["pose"], 1.0, 0, tmp_path / "bad")
 
 
-def test_two_rounds_choose_by_real_labels_and_resume(setup, tmp_path):
+def two_rounds_on_curated_pseudo_labels(setup, tmp_path, **changes) -> dict:
+    """refine.run arguments: round 1 on the teacher's curated pseudo-labels of the tiny clip, round 2 relabels it."""
     clip = setup["tiny"]["clip"]
     video.run(weights=setup["weights"], video=clip, out_dir=tmp_path / "v", imgsz=64, conf=0.001, export=None)
     curate_and_split.run(pair=[f"{clip}::{tmp_path / 'v'}"], out_ds=tmp_path / "ds", **PERMISSIVE)
-    args = dict(base_weights=setup["weights"], data=tmp_path / "ds" / "data.yaml", synthetic_data=setup["tiny"]["pose"],
+    return dict(base_weights=setup["weights"], data=tmp_path / "ds" / "data.yaml", synthetic_data=setup["tiny"]["pose"],
                 eval_real=setup["real"], rounds=2, epochs=1, topup_epochs=1, imgsz=64, batch=4, device="cpu",
                 teacher_conf=0.001, self_min_conf_nh=0.0, self_min_conf_t=0.0, project=str(tmp_path / "runs"),
-                name="r", workers=0)
+                name="r", workers=0, **changes)
+
+
+def test_two_rounds_choose_by_real_labels_and_resume(setup, tmp_path):
+    clip = setup["tiny"]["clip"]
+    args = two_rounds_on_curated_pseudo_labels(setup, tmp_path)
     state = refine.run(**args)
     out = tmp_path / "runs" / "r"
     assert [r["round"] for r in state["rounds"]] == [1, 2]
@@ -91,13 +97,8 @@ def test_an_interrupted_round_goes_on_where_it_stopped(setup, tmp_path):
             if "round2" in str(self.save_dir):
                 raise KeyboardInterrupt   # as if Ctrl-C hit right after round 2's first checkpoint
 
-    clip = setup["tiny"]["clip"]
-    video.run(weights=setup["weights"], video=clip, out_dir=tmp_path / "v", imgsz=64, conf=0.001, export=None)
-    curate_and_split.run(pair=[f"{clip}::{tmp_path / 'v'}"], out_ds=tmp_path / "ds", **PERMISSIVE)
-    args = dict(base_weights=setup["weights"], data=tmp_path / "ds" / "data.yaml", synthetic_data=setup["tiny"]["pose"],
-                eval_real=setup["real"], rounds=2, epochs=1, topup_epochs=2, imgsz=64, batch=4, device="cpu",
-                teacher_conf=0.001, self_min_conf_nh=0.0, self_min_conf_t=0.0, project=str(tmp_path / "runs"),
-                name="r", workers=0, plots=False)
+    args = two_rounds_on_curated_pseudo_labels(setup, tmp_path, plots=False)
+    args["topup_epochs"] = 2
     with pytest.raises(KeyboardInterrupt):
         refine.run(**args, trainer=Interrupted)
     round2 = tmp_path / "runs" / "r" / "round2"
