@@ -168,9 +168,9 @@ def run(
             raise ValueError("--resume cannot continue tracks (--track, --smooth): rerun without --resume")
         done, kept = earlier_frames(out, record)
         record["resumed_frames"] = len(done)
-    writer = video_writer(out / "annotated.mp4", reader.fps / reader.stride, reader.size)  # may refuse: before
-    if resume:                                                                            # anything is replaced
-        # the finished frames' lines stay as they are, so that an interruption while they are replayed loses none
+    # the writer may refuse the video's rate or size: it opens before anything of an earlier run is replaced
+    writer = video_writer(out / "annotated.mp4", reader.fps / reader.stride, reader.size)
+    if resume:   # the finished frames' lines stay as they are: an interruption while they are replayed loses none
         write_text(out / "predictions.jsonl", "".join(f"{line}\n" for line in kept))
     else:
         done = {}
