@@ -47,6 +47,7 @@ from surgpose.inference import (  # noqa: E402
     check_weights,
     load_model,
     predict_images,
+    repeated,
 )
 from surgpose.metrics import ALL, PCK_THRESHOLDS, load_real_labels, pck_key, score_real  # noqa: E402
 
@@ -226,8 +227,7 @@ def evaluate_coco(
             ann.setdefault("num_keypoints", sum(v > 0 for v in ann["keypoints"][2::3]))
     cat_ids = {c["name"]: c["id"] for c in gt.loadCats(gt.getCatIds())}
     imgs = gt.loadImgs(sorted(gt.getImgIds()))
-    names = sorted(Path(img["file_name"]).name for img in imgs)
-    twins = sorted({a for a, b in zip(names, names[1:]) if a == b})
+    twins = repeated(Path(img["file_name"]).name for img in imgs)
     if twins:   # predictions are matched to images by file name
         raise ValueError(f"{annotations} names several images {', '.join(twins[:3])} (in other folders); "
                          "predictions could not tell them apart: score one folder's COCO file at a time")

@@ -35,13 +35,11 @@ from surgpose.inference import (  # noqa: E402
     predict_images,
     predictions_document,
     remove_stale_outputs,
+    repeated,
     resolve_export,
     save_labels,
 )
-
-
-#: Image types OpenCV reads and writes in every build (Ultralytics' IMG_FORMATS adds HEIC, AVIF, MPO, DNG, ...).
-OPENCV_IMAGES = ("bmp", "jpeg", "jpg", "jp2", "png", "tif", "tiff", "webp")
+from surgpose.video_io import IMAGE_SUFFIXES  # noqa: E402
 
 
 def list_images(source: str | Path) -> list[Path]:
@@ -55,16 +53,14 @@ def list_images(source: str | Path) -> list[Path]:
         files = [path]
     else:
         files = [Path(p) for p in glob.glob(str(source), recursive=True) if Path(p).suffix[1:].lower() in IMG_FORMATS]
-    unreadable = sorted({p.suffix.lower() for p in files} - {f".{s}" for s in OPENCV_IMAGES})
+    unreadable = sorted({p.suffix.lower() for p in files} - set(IMAGE_SUFFIXES))
     if unreadable:   # Ultralytics lists them as images, but OpenCV cannot decode (or write an overlay of) them
         raise ValueError(f"{source}: OpenCV cannot read {', '.join(unreadable)} images; convert them to JPEG or PNG")
     if not files:
         raise FileNotFoundError(f"no images found at {source}")
-    names = [p.name for p in files]
-    if len(set(names)) != len(names):
+    if repeated(p.name for p in files):
         raise ValueError(f"{source} matches several images with the same file name; predict one folder at a time")
-    stems = sorted(p.stem for p in files)
-    twins = sorted({a for a, b in zip(stems, stems[1:]) if a == b})
+    twins = repeated(p.stem for p in files)
     if twins:
         raise ValueError(f"{source}: images {', '.join(f'{t}.*' for t in twins[:3])} differ only by extension, and "
                          "labels are named by stem (labels/<stem>.txt); rename or move one of each")

@@ -38,7 +38,7 @@ import train  # noqa: E402
 import video  # noqa: E402
 from surgpose.cli import user_errors_in_one_line  # noqa: E402
 from surgpose.files import write_json, write_text  # noqa: E402
-from surgpose.inference import load_model  # noqa: E402
+from surgpose.inference import load_model, repeated  # noqa: E402
 from surgpose.metrics import real_score  # noqa: E402
 
 #: train.run arguments every round sets itself (see `run`), beyond refine.py's own options.
@@ -90,7 +90,8 @@ def label_dirs(videos: Sequence[str | Path], out_dir: Path) -> list[Path]:
     """One pseudo-label folder per video, named after it; videos of one name from different folders
     (`caseA/endo.mp4`, `caseB/endo.mp4`) get numbered ones, or the second run would replace the first's labels."""
     stems = [Path(v).stem for v in videos]
-    return [out_dir / (stem if stems.count(stem) == 1 else f"{stem}_{k}") for k, stem in enumerate(stems)]
+    shared = set(repeated(stems))
+    return [out_dir / (f"{stem}_{k}" if stem in shared else stem) for k, stem in enumerate(stems)]
 
 
 def pseudo_label(teacher: Path, videos: Sequence[str | Path], out_dir: Path, imgsz: int, device: str,

@@ -16,8 +16,9 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from surgpose.video_io import IMAGE_SUFFIXES
+
 BACKGROUND_KINDS: tuple[str, ...] = ("skin", "tissue", "drape_blue", "drape_green", "suture_pad", "gauze")
-IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 BLOOD_PROBABILITY = 0.3  # share of procedural backgrounds that get blood stains
 
@@ -72,23 +73,29 @@ def add_blood(image: np.ndarray, rng: np.random.Generator, amount: float = 0.5) 
     return _to_uint8(out)
 
 
+def media_files(directory: str | os.PathLike, suffixes: tuple[str, ...], recursive: bool) -> list[Path]:
+    """Files of `directory` with one of `suffixes`, sorted, without hidden ones (macOS leaves `._x.jpg`
+    beside copies); none when it is not a folder."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    found = directory.rglob("*") if recursive else directory.iterdir()
+    return sorted(p for p in found if p.suffix.lower() in suffixes and not p.name.startswith(".") and p.is_file())
+
+
 def list_backgrounds(directory: str | os.PathLike) -> list[Path]:
     """Image files under `directory` (recursively, sorted), so a run fails early on an empty folder."""
-    directory = Path(directory)
-    paths = sorted(p for p in directory.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
-                   and not p.name.startswith(".") and p.is_file()) if directory.is_dir() else []
+    paths = media_files(directory, IMAGE_SUFFIXES, recursive=True)
     if not paths:
-        raise ValueError(f"no images in {directory}")
+        raise ValueError(f"no images in {Path(directory)}")
     return paths
 
 
 def list_hdris(directory: str | os.PathLike) -> list[Path]:
-    """The `.hdr`/`.exr` maps in `directory`, sorted, without hidden files (macOS leaves `._x.hdr` beside copies)."""
-    directory = Path(directory)
-    paths = sorted(p for p in directory.iterdir() if p.suffix.lower() in (".hdr", ".exr")
-                   and not p.name.startswith(".") and p.is_file()) if directory.is_dir() else []
+    """The `.hdr`/`.exr` maps in `directory`, sorted; a run fails early on a folder without any."""
+    paths = media_files(directory, (".hdr", ".exr"), recursive=False)
     if not paths:
-        raise ValueError(f"--hdri {directory}: no .hdr or .exr files in that folder")
+        raise ValueError(f"--hdri {Path(directory)}: no .hdr or .exr files in that folder")
     return paths
 
 

@@ -239,9 +239,7 @@ def render_pending(settings: GeneratorSettings, shard: tuple[int, int] | None, w
     chunks = pending_chunks(settings, shard)
     if not chunks:
         return
-    invalidate_datasets(out)
-    if shard is None:   # this run owns the folder; other shards may be writing into it right now
-        remove_leftovers(out)
+    invalidate_datasets(out)   # leftovers of killed runs go once every frame is there (run)
     mine = [i for c in shard_chunks(settings, shard) for i in chunk_frames(c, settings)]
     render(settings, chunks, workers, len(mine), sum(frame_done(out, i) for i in mine),
            run_name="run" if shard is None else f"shard{shard[0]}of{shard[1]}")

@@ -92,6 +92,7 @@ from surgpose import yolo
 from surgpose.files import write_image, write_json
 from surgpose.inference import LABEL_DIRS, box_cover, box_iou, clahe, stem_pattern
 from surgpose.schema import CLASSES, KEYPOINTS, VIS_OUTSIDE, VIS_VISIBLE
+from surgpose.video_io import IMAGE_SUFFIXES
 
 #: The report written into the dataset folder.
 REPORT = "curation.json"
@@ -111,7 +112,6 @@ CORE_KEYPOINTS = tuple(KEYPOINTS.index(k) for k in ("tip_left", "tip_right", "jo
 THUMB = 32
 #: Frame rate assumed for a folder of frames without run.json (only block lengths in seconds use it).
 DEFAULT_FPS = 25.0
-IMAGE_SUFFIXES = {".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp"}
 #: Where the pipeline stages frames before linking them into the datasets (removed at the end).
 STAGING = ".frames"
 

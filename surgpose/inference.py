@@ -18,6 +18,7 @@ import re
 import shutil
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -334,6 +335,11 @@ def save_labels(out_dir: Path, stem: str, instances: list[dict], tasks: Sequence
         line, part = (yolo.pose_line, "keypoints") if task == "pose" else (yolo.seg_line, "polygon")
         yolo.write_labels(Path(out_dir) / LABEL_DIRS[task] / f"{stem}.txt",
                           [line(inst, w, h, with_conf) for inst in instances if inst[part]])
+
+
+def repeated(names: Iterable[str]) -> list[str]:
+    """The names that occur more than once, sorted: files that would share an output named after them."""
+    return sorted(name for name, count in Counter(names).items() if count > 1)
 
 
 def stem_pattern(frame_stem: str) -> re.Pattern:

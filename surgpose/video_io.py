@@ -16,8 +16,9 @@ import numpy as np
 _DONE = object()
 
 
-#: Image types a folder of frames may hold (read in file-name order).
-FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+#: Image types OpenCV reads and writes in every build: what a folder of frames, predict.py's images, Phase 3's
+#: frames and background photos may be (Ultralytics also lists HEIC, AVIF, MPO and DNG as images).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".jp2")
 
 
 class FrameFolder:
@@ -25,7 +26,7 @@ class FrameFolder:
     that ship frames instead of videos go through the same pipeline."""
 
     def __init__(self, folder: Path, fps: float = 30.0):
-        self.files = sorted(p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES)
+        self.files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         self.fps, self.next = fps, 0
 
     def isOpened(self) -> bool:  # noqa: N802 (cv2.VideoCapture's API)
