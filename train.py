@@ -12,7 +12,10 @@ Outputs land in `runs/<project>/<name>/`: `weights/{best,last}.pt`, `results.csv
 from __future__ import annotations
 
 import argparse
+import difflib
+import inspect
 import math
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -22,14 +25,15 @@ from surgpose import offline
 offline.configure()
 
 from ultralytics import YOLO  # noqa: E402
-from ultralytics.cfg import smart_value  # noqa: E402
+from ultralytics.cfg import DEFAULT_CFG_DICT, check_cfg, smart_value  # noqa: E402
+from ultralytics.cfg import _handle_deprecation as renamed_by_ultralytics  # noqa: E402  (as its train() does)
 from ultralytics.utils import LOGGER  # noqa: E402
 from ultralytics.data.utils import IMG_FORMATS, check_det_dataset  # noqa: E402
 
 from ultralytics.utils.torch_utils import unwrap_model  # noqa: E402
 
 from surgpose.augment import OperatingRoom, ramp_strength  # noqa: E402
-from surgpose.cli import user_errors_in_one_line  # noqa: E402
+from surgpose.cli import positive_int, user_errors_in_one_line  # noqa: E402
 from surgpose.schema import CLASSES, NUM_KEYPOINTS  # noqa: E402
 
 #: Ultralytics' nominal batch size: gradients accumulate up to it.
@@ -37,6 +41,9 @@ NOMINAL_BATCH = 64
 
 #: Ultralytics train arguments that `run` sets itself, beyond those it takes as options.
 SET_BY_RUN = ("augmentations",)
+
+#: Train arguments Ultralytics takes beyond its defaults (its check_dict_alignment allows these).
+ULTRALYTICS_EXTRA_KEYS = ("augmentations", "save_dir")
 
 #: OKS tolerance of the keypoint *loss* (Ultralytics' default for custom keypoints, 1/K). The schema's tight
 #: sigmas score validation, but in the loss they saturate 1 - exp(-e) for a tip that starts a few grid cells
@@ -118,13 +125,17 @@ def run(
     if task == "pose" and not data_dict.get("kpt_oks_sigmas"):
         LOGGER.warning(f"{data} has no kpt_oks_sigmas: Ultralytics' default for custom keypoints is very loose")
     model = model or f"yolo11n-{'pose' if task == 'pose' else 'seg'}.yaml"
-    net = YOLO(str(model))
+    if Path(model).suffix == ".pt" and not Path(model).is_file():
+        raise FileNotFoundError(f"--model {model} not found: nothing is downloaded (no pretrained weights); build a "
+                                "model from a .yaml (e.g. yolo11n-pose.yaml) or fine-tune a .pt of your own")
+    net = load_checkpoint(model)
     if net.task != task:
         raise ValueError(f"model {model} is a {net.task!r} model but {data} is a {task!r} dataset; "
                          f"use e.g. yolo11n-{'pose' if task == 'pose' else 'seg'}.yaml")
     net.add_callback("on_train_epoch_start", ramp_strength)
     net.add_callback("on_pretrain_routine_end", training_keypoint_loss)
-    net.train(
+    return train_until_done(
+        net,
         data=str(data),
         epochs=epochs,
         imgsz=imgsz,
@@ -142,7 +153,50 @@ def run(
         augmentations=[OperatingRoom(base_strength=base_strength, max_strength=max_strength, clahe_clip=clahe_clip)],
         **overrides,
     )
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training: `last` is the checkpoint this run can resume from (None before its first);
+    `finished` whether the epochs were all done (Ctrl-C hit the final validation)."""
+
+    def __init__(self, last: Path | None, finished: bool = False):
+        super().__init__()
+        self.last, self.finished = last, finished
+
+    def advice(self) -> str:
+        if self.finished:
+            return f"after the last epoch: the weights are in {self.last.parent}"
+        if self.last:
+            return f"go on with python train.py --resume {self.last}"
+        return "before the first checkpoint; rerun the command"
+
+
+def train_until_done(net: YOLO, resuming: bool = False, **train_args: Any) -> Path:
+    """`net.train(...)`; the run directory, or `TrainingInterrupted` on Ctrl-C."""
+    started = 0.0 if resuming else time.time()   # a fresh run's own checkpoint, not one left by an earlier run
+    try:
+        net.train(resume=resuming, **train_args)
+    except KeyboardInterrupt:
+        save_dir = getattr(net.trainer, "save_dir", None)
+        last = Path(save_dir) / "weights" / "last.pt" if save_dir else None
+        if last is None or not last.is_file() or last.stat().st_mtime < started:
+            raise TrainingInterrupted(None) from None
+        try:
+            done = finished(last)
+        except Exception:   # cut short while Ultralytics wrote it
+            raise TrainingInterrupted(None) from None
+        raise TrainingInterrupted(last, finished=done) from None
     return Path(net.trainer.save_dir)
+
+
+def load_checkpoint(model: str | Path) -> YOLO:
+    """An Ultralytics model from a .yaml or .pt, one-line errors for a file that is not a checkpoint."""
+    try:
+        return YOLO(str(model))
+    except FileNotFoundError:
+        raise
+    except Exception as err:   # Ultralytics raises TypeError, OSError, ... for empty or truncated files
+        raise ValueError(f"cannot load {model}: {str(err).strip().splitlines()[0]}") from None
 
 
 def read_dataset(data: str | Path) -> dict:
@@ -180,14 +234,13 @@ def _resume(resume: str | Path | bool, project: str | Path | None, name: str, de
         last = candidates[-1]
     if not last.exists():
         raise FileNotFoundError(f"checkpoint to resume not found: {last}")
-    net = YOLO(str(last))
+    net = load_checkpoint(last)
     if finished(net):
         raise ValueError(f"{last} is from a run that finished: nothing to resume; to train on from it, "
                          f"fine-tune: --model {last} --epochs N")
     net.add_callback("on_train_epoch_start", ramp_strength)
     net.add_callback("on_pretrain_routine_end", training_keypoint_loss)
-    net.train(resume=True, **({"device": device} if device else {}), **overrides)
-    return Path(net.trainer.save_dir)
+    return train_until_done(net, resuming=True, **({"device": device} if device else {}), **overrides)
 
 
 def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
@@ -196,8 +249,8 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", type=str, help="data.yaml from Phase 1 (yolo_data or yolo_data_seg)")
     p.add_argument("--model", type=str, default=None,
                    help="model .yaml to build (default yolo11n-pose.yaml / yolo11n-seg.yaml) or .pt to fine-tune")
-    p.add_argument("--epochs", type=int, default=100)
-    p.add_argument("--imgsz", type=int, default=640)
+    p.add_argument("--epochs", type=positive_int, default=100)
+    p.add_argument("--imgsz", type=positive_int, default=640)
     p.add_argument("--batch", type=int, default=16, help="images per batch (-1: fit to GPU memory)")
     p.add_argument("--device", type=str, default="", help="'' auto, cpu, 0, 0,1, mps")
     p.add_argument("--project", type=str, default=None, help="runs/<project>/<name> (default: the task)")
@@ -234,13 +287,36 @@ def parse_overrides(parser: argparse.ArgumentParser, pairs: list[str], options: 
                for k in overrides if k in options | fixed]
     if clashes:
         parser.error(f"not as KEY=VALUE: {', '.join(clashes)}")
+    try:
+        check_overrides(overrides)
+    except ValueError as err:
+        parser.error(str(err))
     return overrides
+
+
+def check_overrides(overrides: dict[str, Any]) -> None:
+    """Ultralytics train arguments checked as Ultralytics checks them, but before any work: a typo or a value out
+    of range would otherwise stop the run late (after refine.py's pseudo-labels and records), in a traceback."""
+    current = renamed_by_ultralytics(dict(overrides))   # old names (half=, label_smoothing=) mapped or dropped
+    known = {*DEFAULT_CFG_DICT, *ULTRALYTICS_EXTRA_KEYS, *inspect.signature(run).parameters} - {"overrides"}
+    unknown = [k for k in current if k not in known]
+    if unknown:
+        hints = [f"{k}=" + (f" (did you mean {' or '.join(near)}?)" if near else "")
+                 for k in unknown for near in [difflib.get_close_matches(k, DEFAULT_CFG_DICT, n=2)]]
+        raise ValueError(f"not Ultralytics train arguments: {', '.join(hints)}")
+    try:
+        check_cfg({k: v for k, v in current.items() if k in DEFAULT_CFG_DICT})
+    except (TypeError, ValueError) as err:
+        raise ValueError(str(err).strip().splitlines()[0]) from None
 
 
 @user_errors_in_one_line
 def main(opt: argparse.Namespace) -> None:
     overrides = vars(opt).pop("overrides")
-    save_dir = run(**vars(opt), **overrides)
+    try:
+        save_dir = run(**vars(opt), **overrides)
+    except TrainingInterrupted as stop:
+        raise SystemExit(f"interrupted: {stop.advice()}") from None
     print(f"weights: {save_dir / 'weights' / 'best.pt'}")
 
 

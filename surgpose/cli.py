@@ -1,7 +1,9 @@
 """What the phase scripts share at their command line."""
 from __future__ import annotations
 
+import argparse
 import functools
+import math
 from typing import Any, Callable
 
 
@@ -17,3 +19,37 @@ def user_errors_in_one_line(main: Callable[..., Any]) -> Callable[..., Any]:
             raise SystemExit(f"error: {e}") from None
 
     return wrapper
+
+
+def number(kind: type, low: float, high: float | None = None, low_open: bool = True,
+            high_open: bool = False) -> Callable[[str], Any]:
+    """An argparse `type` that reads a number and refuses values outside (low, high] (ends as asked), so a
+    wrong value stops the script at its command line instead of running quietly with a clamped one."""
+    left, right = "(" if low_open else "[", ")" if high_open else "]"
+    span = f"in {left}{low:g}, {high:g}{right}" if high is not None else (
+        f"above {low:g}" if low_open else f"{low:g} or more")
+
+    def parse(text: str) -> Any:
+        whole = "whole " if kind is int else ""
+        try:
+            value = kind(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):   # nan would pass every comparison below
+            raise argparse.ArgumentTypeError(f"expected a {whole}number, got {text!r}")
+        too_low = value <= low if low_open else value < low
+        too_high = high is not None and (value >= high if high_open else value > high)
+        if too_low or too_high:
+            raise argparse.ArgumentTypeError(f"must be {span}, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__   # argparse names the type in its messages
+    return parse
+
+
+#: Whole numbers from 1 (sizes, strides, counts).
+positive_int = number(int, 0)
+#: Numbers above 0 (scales, learning rates).
+positive_float = number(float, 0.0)
+#: Confidences and IoU thresholds, in [0, 1].
+unit_interval = number(float, 0.0, 1.0, low_open=False)

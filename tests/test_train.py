@@ -142,10 +142,11 @@ def test_train_seg_and_resume(data, tmp_path):
             super().save_model()
             raise KeyboardInterrupt  # as if Ctrl-C hit right after the first checkpoint
 
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(train.TrainingInterrupted) as stop:
         train.run(data=data["seg"], epochs=3, imgsz=64, batch=4, project=tmp_path, name="seg",
                   base_strength=0.2, max_strength=0.6, trainer=Interrupted, plots=False)
     last = tmp_path / "seg" / "weights" / "last.pt"
+    assert stop.value.last == last, "train.py's message names the checkpoint to --resume"
     ckpt = torch.load(last, weights_only=False)
     assert ckpt["epoch"] == 0 and ckpt["train_args"]["augmentations"][0]["transform"]["max_strength"] == 0.6
     run_dir = train.run(resume=last, trainer=Recording)
@@ -156,6 +157,15 @@ def test_train_seg_and_resume(data, tmp_path):
     # resuming it again (a bash chain rerun): Ultralytics would fall back to training coco8 (a download)
     with pytest.raises(ValueError, match="finished: nothing to resume.*--model .*last.pt --epochs N"):
         train.run(resume=last)
+
+    class StoppedAtOnce(SegmentationTrainer):
+        def preprocess_batch(self, batch):
+            raise KeyboardInterrupt   # before this run's first checkpoint
+
+    with pytest.raises(train.TrainingInterrupted) as stop:   # the finished run's last.pt is no checkpoint of this one
+        train.run(data=data["seg"], epochs=3, imgsz=64, batch=4, project=tmp_path, name="seg", exist_ok=True,
+                  trainer=StoppedAtOnce, plots=False)
+    assert stop.value.last is None and stop.value.advice() == "before the first checkpoint; rerun the command"
 
 
 def test_datasets_of_another_schema_or_format_are_refused_before_training(data, tmp_path):
@@ -180,6 +190,21 @@ def test_datasets_of_another_schema_or_format_are_refused_before_training(data, 
 def test_task_mismatch_is_a_clear_error(data, tmp_path):
     with pytest.raises(ValueError, match="pose.*segment|segment.*pose"):
         train.run(data=data["seg"], model="yolo11n-pose.yaml", epochs=1, imgsz=64, project=tmp_path)
+
+
+def test_missing_or_broken_weights_are_one_line_errors_not_downloads(data, tmp_path):
+    """Ultralytics would try to download a missing yolo11n-pose.pt (five tracebacks offline) and raise a TypeError
+    or OSError for an empty or truncated checkpoint."""
+    with pytest.raises(FileNotFoundError, match="yolo11n-pose.pt not found: nothing is downloaded"):
+        train.run(data=data["pose"], model="yolo11n-pose.pt", epochs=1, imgsz=64, project=tmp_path)
+    (tmp_path / "empty.pt").write_bytes(b"")
+    shipped = Path(train.__file__).parent / "models" / "refined_weights.pt"
+    (tmp_path / "cut.pt").write_bytes(shipped.read_bytes()[:4096])   # a copy cut short
+    for broken in ("empty.pt", "cut.pt"):
+        with pytest.raises(ValueError, match=f"cannot load {tmp_path / broken}"):
+            train.run(resume=tmp_path / broken)
+        with pytest.raises(ValueError, match=f"cannot load {tmp_path / broken}"):
+            train.run(data=data["pose"], model=tmp_path / broken, epochs=1, imgsz=64, project=tmp_path)
 
 
 def test_parse_opt_passes_ultralytics_overrides():
