@@ -11,11 +11,13 @@ they are; predict them with a conf at or below --conf).
 --real DIR: a folder with `images/` and `keypoints.json` (format of ../shared/real/oss_dev). Per class:
 detection recall, tip PCK at 2 % and 5 % of the image diagonal (tips matched order-free), needle-holder
 joint PCK, median tip error (px) and false detections per image; `score` = mean over classes of
-(recall + tip PCK@5%) / 2, for picking a model. Matching rules: surgpose/metrics.py.
+(recall + tip PCK@5%) / 2, for picking a model. A box finds a tool when it holds most of its labelled
+points and spans at most --max_box of the image diagonal (rules: surgpose/metrics.py).
 
 --data: a YOLO data.yaml (Ultralytics val: box and pose or mask mAP50 / mAP50-95) or a COCO json
-(the Detector at conf 0.001 scored by pycocotools: bbox, keypoints with the schema's OKS sigmas, and
-segm for segmentation models; images from --images or beside the json).
+(the Detector at conf 0.001 scored by pycocotools: bbox, keypoints with the schema's OKS sigmas on
+Ultralytics' scale, box area x 0.53, so both routes report one pose mAP, and segm for segmentation models;
+images from --images or beside the json).
 
 Prints one table row per weights x class and writes everything to --out (default ./evaluation.json).
 """
@@ -37,7 +39,7 @@ offline.configure()
 import numpy as np  # noqa: E402
 
 from surgpose import schema  # noqa: E402
-from surgpose.cli import user_errors_in_one_line  # noqa: E402
+from surgpose.cli import positive_float, user_errors_in_one_line  # noqa: E402
 from surgpose.files import write_json  # noqa: E402
 from surgpose.geometry import xyxy_to_xywh  # noqa: E402
 from surgpose.inference import (  # noqa: E402
@@ -49,10 +51,13 @@ from surgpose.inference import (  # noqa: E402
     predict_images,
     repeated,
 )
-from surgpose.metrics import ALL, PCK_THRESHOLDS, load_real_labels, pck_key, score_real  # noqa: E402
+from surgpose.metrics import ALL, MAX_BOX, PCK_THRESHOLDS, load_real_labels, pck_key, score_real  # noqa: E402
 
 #: Confidence threshold for mAP: the whole precision-recall curve is needed (as Ultralytics val does).
 MAP_CONF = 0.001
+
+#: OKS scale of a labelled instrument as a fraction of its box area (Ultralytics' pose validation uses 0.53).
+OKS_BOX_AREA = 0.53
 
 
 def is_predictions(path: str | Path) -> bool:
@@ -74,6 +79,10 @@ def load_predictions(path: str | Path) -> dict[str, list[dict]]:
     names = document.get("keypoint_names", list(schema.KEYPOINTS))
     if list(names) != list(schema.KEYPOINTS):
         raise ValueError(f"{path} has keypoints {names}, expected {list(schema.KEYPOINTS)}")
+    classes = {inst.get("class") for instances in document["images"].values() for inst in instances}
+    if not classes <= set(schema.CLASSES):   # they would count neither as finds nor as false detections
+        raise ValueError(f"{path} has classes {sorted(map(str, classes - set(schema.CLASSES)))}, "
+                         f"expected {', '.join(schema.CLASSES)}")
     return document["images"]
 
 
@@ -97,6 +106,7 @@ def evaluate_real(
     pre_clahe: bool = False,
     clahe_clip: float = 2.0,
     labels: dict | None = None,
+    max_box: float = MAX_BOX,
 ) -> dict[str, Any]:
     """Metrics of one model (or predictions.json) on a real labelled folder (see surgpose/metrics.py).
 
@@ -121,7 +131,7 @@ def evaluate_real(
                             export=export)
         predictions = predict_files(detector, files, pre_clahe, clahe_clip, desc=f"evaluate {path.name}")
     return {"weights": str(weights), "source": "predictions" if is_predictions(path) else "model",
-            **score_real(predictions, labels, conf)}
+            **score_real(predictions, labels, conf, max_box)}
 
 
 def _val_metrics(results_dict: dict) -> dict[str, float]:
@@ -184,6 +194,20 @@ def coco_results(predictions: dict[str, list[dict]], images: list[dict], cat_ids
     return out
 
 
+def with_box_areas(gt: Any) -> Any:
+    """A copy of a pycocotools COCO whose `area` (the OKS scale) is box width x height x `OKS_BOX_AREA`, as
+    Ultralytics' pose validation computes it, so both --data routes report one pose mAP; the mask area of
+    our files is a ninth of a thin instrument's box on average and would make OKS far stricter."""
+    from pycocotools.coco import COCO
+
+    scaled = COCO()
+    scaled.dataset = {**gt.dataset, "annotations": [{**a, "area": a["bbox"][2] * a["bbox"][3] * OKS_BOX_AREA}
+                                                    for a in gt.dataset["annotations"]]}
+    with contextlib.redirect_stdout(io.StringIO()):
+        scaled.createIndex()
+    return scaled
+
+
 def _cocoeval(gt: Any, dt: Any, iou_type: str) -> dict[str, float | None]:
     from pycocotools.cocoeval import COCOeval
 
@@ -214,18 +238,21 @@ def evaluate_coco(
 ) -> dict[str, Any]:
     """pycocotools mAP of a model (run at conf 0.001) or predictions.json on a COCO file: bbox always,
     keypoints when predictions and labels have them, segm when predictions have polygons."""
-    from surgpose.coco import load_coco
+    from surgpose.coco import category_names, load_coco
 
     annotations = Path(annotations)
     gt = load_coco(annotations)
     if not gt.dataset.get("annotations"):
         raise ValueError(f"{annotations} has no annotations to score against")
+    with_keypoints = any("keypoints" in ann for ann in gt.dataset["annotations"])
     for ann in gt.dataset["annotations"]:  # fields COCOeval needs that hand-made files may omit
         ann.setdefault("iscrowd", 0)
         ann.setdefault("area", float(ann["bbox"][2] * ann["bbox"][3]))
-        if "keypoints" in ann:
+        if with_keypoints:   # an instrument without keypoint labels: all absent, so OKS ignores it (COCO's rule)
+            if not ann.get("keypoints"):
+                ann["keypoints"], ann["num_keypoints"] = [0] * 3 * schema.NUM_KEYPOINTS, 0
             ann.setdefault("num_keypoints", sum(v > 0 for v in ann["keypoints"][2::3]))
-    cat_ids = {c["name"]: c["id"] for c in gt.loadCats(gt.getCatIds())}
+    cat_ids = {name: cid for cid, name in category_names(gt).items()}
     imgs = gt.loadImgs(sorted(gt.getImgIds()))
     twins = repeated(Path(img["file_name"]).name for img in imgs)
     if twins:   # predictions are matched to images by file name
@@ -256,10 +283,12 @@ def evaluate_coco(
     metrics.update(_cocoeval(gt, dt, "bbox"))
     gt_kpts = [a.get("keypoints") for a in gt.dataset["annotations"]]
     if all("keypoints" in r for r in results) and any(gt_kpts):
-        if any(k and len(k) != 3 * schema.NUM_KEYPOINTS for k in gt_kpts):
+        if any(len(k) != 3 * schema.NUM_KEYPOINTS for k in gt_kpts):
             raise ValueError(f"{annotations} keypoints are not {schema.NUM_KEYPOINTS} [x, y, v] triples "
                              f"({', '.join(schema.KEYPOINTS)})")
-        metrics.update(_cocoeval(gt, dt, "keypoints"))
+        box_scaled = with_box_areas(gt)
+        with contextlib.redirect_stdout(io.StringIO()):
+            metrics.update(_cocoeval(box_scaled, box_scaled.loadRes(results), "keypoints"))
     if seg_results and any(a.get("segmentation") for a in gt.dataset["annotations"]):
         with contextlib.redirect_stdout(io.StringIO()):
             seg_dt = gt.loadRes(seg_results)
@@ -324,6 +353,7 @@ def run(
     pre_clahe: bool = False,
     clahe_clip: float = 2.0,
     split: str = "val",
+    max_box: float = MAX_BOX,
     verbose: bool = True,
 ) -> dict[str, Any]:
     """Evaluate every weights on `real` (a keypoints.json folder) or `data` (YOLO data.yaml or COCO json).
@@ -341,7 +371,7 @@ def run(
     if real is not None:
         mode = "real"
         labels = load_real_labels(real)
-        results = [evaluate_real(w, real, conf=conf, labels=labels, **common) for w in paths]
+        results = [evaluate_real(w, real, conf=conf, labels=labels, max_box=max_box, **common) for w in paths]
         best = max(results, key=lambda r: r["score"])["weights"]
     else:
         data = Path(data)
@@ -349,6 +379,11 @@ def run(
             raise FileNotFoundError(f"--data not found: {data}")
         if data.suffix.lower() in (".yaml", ".yml"):
             mode = "yolo"
+            ignored = [flag for flag, given in (("--scales", tuple(scales) != (1.0,)), ("--export", export is not None),
+                                                ("--pre_clahe", pre_clahe), ("--max_det", max_det != 300)) if given]
+            if ignored:
+                raise ValueError(f"{', '.join(ignored)}: Ultralytics val on a data.yaml takes none of these; "
+                                 "score the dataset's COCO json (coco_data/annotations_val.json) to use them")
             results = [evaluate_yolo(w, data, imgsz=imgsz, batch=batch, device=device, iou=iou, split=split)
                        for w in paths]
         elif data.suffix.lower() == ".json":
@@ -367,7 +402,8 @@ def run(
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "settings": ({"conf": MAP_CONF, "imgsz": imgsz, "iou": iou, "device": device, "batch": batch, "split": split}
                      if mode == "yolo" else
-                     {"conf": conf if mode == "real" else MAP_CONF, **common, "scales": list(scales)}),
+                     {"conf": conf if mode == "real" else MAP_CONF, **common, "scales": list(scales),
+                      **({"max_box": max_box} if mode == "real" else {})}),
         "results": results, "best": best,
     }
     if out is not None:
@@ -391,10 +427,15 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
                    conf_help="confidence threshold for --real (mAP uses 0.001)")
     p.add_argument("--batch", type=int, default=16, help="batch size for Ultralytics val (data.yaml)")
     p.add_argument("--split", default="val", help="data.yaml split for Ultralytics val")
+    p.add_argument("--max_box", type=positive_float, default=MAX_BOX,
+                   help="--real: largest box (diagonal, fraction of the image's) that can find a tool; raise it "
+                        "for close-ups where an instrument spans the frame")
     p.add_argument("--out", default="evaluation.json", help="JSON report (default ./evaluation.json)")
     opt = p.parse_args(argv)
     if opt.images and not opt.data:
         p.error("--images goes with a COCO --data json")
+    if opt.data and opt.max_box != MAX_BOX:
+        p.error("--max_box goes with --real (mAP matches boxes by IoU)")
     return opt
 
 

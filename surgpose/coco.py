@@ -56,16 +56,23 @@ def load_coco(path: str | os.PathLike) -> COCO:
         raise ValueError(f"cannot read COCO file {path}: {type(err).__name__}: {err}") from None
 
 
+def category_names(coco: COCO) -> dict[int, str]:
+    """`{category id: class name}`; a category outside the schema is an error (its tools would silently
+    count for nothing)."""
+    names = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
+    unknown = sorted(set(names.values()) - set(CLASSES))
+    if unknown:
+        raise ValueError(f"COCO categories {unknown} are not in the schema ({', '.join(CLASSES)})")
+    return names
+
+
 def coco_to_instances(coco: COCO) -> dict[str, tuple[dict, list[dict]]]:
     """`{file_name: (image_info, [instance dict, ...])}`, categories matched to the schema by name.
 
     Crowd regions are skipped; RLE masks become polygons; keypoints follow our convention (absent or
     off-image points are `[0, 0, 0]`) and are all absent for annotations without keypoints.
     """
-    names = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
-    unknown = sorted(set(names.values()) - set(CLASSES))
-    if unknown:
-        raise ValueError(f"COCO categories {unknown} are not in the schema ({', '.join(CLASSES)})")
+    names = category_names(coco)
     out = {}
     for img in coco.loadImgs(sorted(coco.getImgIds())):
         instances = []

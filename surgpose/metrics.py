@@ -13,7 +13,9 @@ Matching, per image and class:
   best-scoring unmatched prediction of its class is ignored (neither hit nor false detection).
 * A prediction (score >= `conf`) **covers** a GT tool when its box, padded by `BOX_PAD` (2 %) of the
   image diagonal on every side, contains a strict majority of the tool's in-frame points (1 of 1,
-  2 of 2, 2 of 3).
+  2 of 2, 2 of 3), and its diagonal is at most `max_box` (`MAX_BOX`, 75 %) of the image diagonal:
+  the labels have no boxes, so without a cap one box around the whole frame would "find" every tool.
+  (On `oss_dev` the boxes that find a tool span 19-56 % of the diagonal.) A larger box is a false detection.
 * Predictions are taken by descending score, as a user would trust them; each takes the unmatched GT
   tool of its class that it covers best (most points inside, then nearest box centre). Each prediction
   matches at most one tool and each tool at most one prediction.
@@ -46,6 +48,9 @@ from surgpose import schema
 
 #: Box padding (fraction of the image diagonal) when deciding whether a box covers a tool's points.
 BOX_PAD = 0.02
+
+#: Largest box (diagonal, fraction of the image diagonal) that can find a tool; see the module docstring.
+MAX_BOX = 0.75
 
 #: PCK thresholds as fractions of the image diagonal.
 PCK_THRESHOLDS: tuple[float, ...] = (0.02, 0.05)
@@ -95,15 +100,20 @@ def parse_real_labels(document: dict, source: str = "keypoints.json") -> dict[st
             w, h, tools = float(rec["width"]), float(rec["height"]), rec["tools"]
         except (KeyError, TypeError, ValueError):
             raise ValueError(f"{where}: needs width, height and tools") from None
+        if not isinstance(tools, dict):
+            raise ValueError(f"{where}: tools must map a class to its points, got {tools!r}")
         gt, out_of_view = [], []
         for cls, tool in tools.items():
             if cls not in schema.CLASSES:
                 raise ValueError(f"{where}: unknown tool {cls!r}; expected one of {', '.join(schema.CLASSES)}")
+            if not isinstance(tool, dict):
+                raise ValueError(f"{where} {cls}: expected {{keypoints_unordered, keypoints_ordered}}, got {tool!r}")
             ordered = tool.get("keypoints_ordered")
             ordered = None if ordered is None else _check_points(ordered, f"{where} {cls}")
             if ordered is not None and len(ordered) != 3:
                 raise ValueError(f"{where} {cls}: keypoints_ordered needs 3 points (tip, tip, joint/nub)")
-            unordered = _check_points(tool.get("keypoints_unordered", ordered or []), f"{where} {cls}")
+            unordered = tool.get("keypoints_unordered")
+            unordered = _check_points((ordered or []) if unordered is None else unordered, f"{where} {cls}")
             points = [[x, y] for x, y, v in unordered if _in_frame([x, y, v], w, h)]
             if not points:
                 out_of_view.append(cls)
@@ -156,9 +166,10 @@ def tip_errors(gt_tips: list[list[float] | None], pred_tips: list[list[float]]) 
     return best[1]
 
 
-def match_image(instances: list[dict], label: dict, conf: float = 0.25) -> dict:
+def match_image(instances: list[dict], label: dict, conf: float = 0.25, max_box: float = MAX_BOX) -> dict:
     """Match one image's predictions to its GT tools (see module docstring); per-tool errors and false detections."""
     pad = BOX_PAD * label["diagonal"]
+    largest = max_box * label["diagonal"]
     preds = sorted((p for p in instances if p["score"] >= conf and p["class"] in schema.CLASSES),
                    key=lambda p: -p["score"])
     tools = label["tools"]
@@ -166,8 +177,10 @@ def match_image(instances: list[dict], label: dict, conf: float = 0.25) -> dict:
     unmatched = []
     for pred in preds:
         best, best_key = None, None
-        cx, cy = (pred["bbox"][0] + pred["bbox"][2]) / 2, (pred["bbox"][1] + pred["bbox"][3]) / 2
-        for k, tool in enumerate(tools):
+        x1, y1, x2, y2 = pred["bbox"]
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        candidates = enumerate(tools) if math.hypot(x2 - x1, y2 - y1) <= largest else ()   # too big: finds none
+        for k, tool in candidates:
             if owner[k] is not None or tool["class"] != pred["class"]:
                 continue
             n = _covered(pred["bbox"], tool["points"], pad)
@@ -231,12 +244,13 @@ def _pck(errors: list[tuple[float | None, float]], t: float) -> float | None:
     return sum(e is not None and e <= t * d for e, d in errors) / len(errors) if errors else None
 
 
-def score_real(predictions: dict[str, list[dict]], labels: dict[str, dict], conf: float = 0.25) -> dict:
+def score_real(predictions: dict[str, list[dict]], labels: dict[str, dict], conf: float = 0.25,
+               max_box: float = MAX_BOX) -> dict:
     """Score predictions (`{file name: [instance, ...]}` in original pixels, or a whole predictions.json
     document) against `load_real_labels` output; every labelled image needs an entry (possibly empty).
 
-    Returns `{images, conf, box_pad, pck_thresholds, ignored_detections, classes: {class: metrics}, all: metrics,
-    per_image: {file name: match_image(...)}, score: real_score(...)}`.
+    Returns `{images, conf, box_pad, max_box, pck_thresholds, ignored_detections, classes: {class: metrics},
+    all: metrics, per_image: {file name: match_image(...)}, score: real_score(...)}`.
     """
     if "images" in predictions and "keypoint_names" in predictions:
         if list(predictions["keypoint_names"]) != list(schema.KEYPOINTS):
@@ -249,7 +263,7 @@ def score_real(predictions: dict[str, list[dict]], labels: dict[str, dict], conf
                          f"(e.g. {', '.join(missing[:3])}): predict the whole labelled folder")
     per_image = {}
     for name in sorted(labels):
-        per_image[name] = match_image(predictions[name], labels[name], conf)
+        per_image[name] = match_image(predictions[name], labels[name], conf, max_box)
     n_images = len(labels)
     classes = {}
     for cls in schema.CLASSES:
@@ -259,7 +273,8 @@ def score_real(predictions: dict[str, list[dict]], labels: dict[str, dict], conf
         classes[cls] = _summary(tools, fd, n_images, joint=cls == JOINT_CLASS)
     all_tools = [(t, labels[name]["diagonal"]) for name, m in per_image.items() for t in m["tools"]]
     overall = _summary(all_tools, sum(c["false_detections"] for c in classes.values()), n_images, joint=True)
-    metrics = {"images": n_images, "conf": conf, "box_pad": BOX_PAD, "pck_thresholds": list(PCK_THRESHOLDS),
+    metrics = {"images": n_images, "conf": conf, "box_pad": BOX_PAD, "max_box": max_box,
+               "pck_thresholds": list(PCK_THRESHOLDS),
                "ignored_detections": sum(m["ignored"] for m in per_image.values()),
                "classes": classes, ALL: overall, "per_image": per_image}
     metrics["score"] = real_score(metrics)

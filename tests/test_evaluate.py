@@ -149,6 +149,19 @@ def test_matching_needs_the_box_to_cover_the_points():
     assert score_real({"a.jpg": [far]}, scene_labels())["classes"]["needle_holder"]["recall"] == 1.0
 
 
+def test_a_box_spanning_the_frame_finds_nothing():
+    """The labels have no boxes: a box around the whole frame holds every point, so boxes above `max_box` of
+    the image diagonal cannot find a tool; they count as false detections."""
+    whole = perfect("needle_holder", NH["keypoints_ordered"])
+    whole["bbox"] = [0, 0, W, H]   # diagonal 1000 px, the image's
+    m = score_real({"a.jpg": [whole]}, scene_labels())
+    nh = m["classes"]["needle_holder"]
+    assert (nh["recall"], nh["tip_pck@5%"], nh["false_detections"]) == (0.0, 0.0, 1) and m["max_box"] == 0.75
+    assert score_real({"a.jpg": [whole]}, scene_labels(), max_box=1.0)["classes"]["needle_holder"]["recall"] == 1.0
+    whole["bbox"] = [0, 0, 560, 420]   # diagonal 700 px: an instrument lying across most of the frame
+    assert score_real({"a.jpg": [whole]}, scene_labels())["classes"]["needle_holder"]["recall"] == 1.0
+
+
 def test_label_and_prediction_errors(tmp_path):
     with pytest.raises(ValueError, match="no predictions for 1 of 1"):
         score_real({}, scene_labels())
@@ -159,6 +172,11 @@ def test_label_and_prediction_errors(tmp_path):
     with pytest.raises(ValueError, match="unknown tool 'scissors'"):
         parse_real_labels({"images": {"a.jpg": {"width": W, "height": H, "tools": {"scissors": tool(
             NH["keypoints_ordered"])}}}})
+    for tools, message in (([], "tools must map a class"), ({"tweezers": None}, "tweezers: expected")):
+        with pytest.raises(ValueError, match=message):
+            parse_real_labels({"images": {"a.jpg": {"width": W, "height": H, "tools": tools}}})
+    ordered_only = {"keypoints_unordered": None, "keypoints_ordered": NH["keypoints_ordered"]}
+    assert len(labels_of({"a.jpg": {"needle_holder": ordered_only}})["a.jpg"]["tools"][0]["points"]) == 3
 
 
 def test_on_oss_dev_labels(real_dir):
@@ -252,6 +270,16 @@ def test_cli_real_and_errors(real_folder, tmp_path, capsys):
         evaluate.run([tmp_path / "perfect.json"], real=tmp_path)
     with pytest.raises(ValueError, match="not a predict.py"):
         evaluate.run([out], real=real_folder)
+    renamed = perfect_predictions(real_folder)   # another model's classes would score 0 with no false detection
+    for instances in renamed["images"].values():
+        for inst in instances:
+            inst["class"] = {"needle_holder": "needle_driver"}.get(inst["class"], inst["class"])
+    write_json(tmp_path / "renamed.json", renamed)
+    with pytest.raises(ValueError, match=r"has classes \['needle_driver'\], expected needle_holder, tweezers"):
+        evaluate.run([tmp_path / "renamed.json"], real=real_folder)
+    with pytest.raises(SystemExit):
+        evaluate.parse_opt(["--weights", "w.pt", "--data", "d.yaml", "--max_box", "1"])
+    assert "--max_box goes with --real" in capsys.readouterr().err
 
 
 def test_data_yaml_pose_map(tiny, pose_weights, tmp_path, capsys):
@@ -264,6 +292,8 @@ def test_data_yaml_pose_map(tiny, pose_weights, tmp_path, capsys):
     assert "pose mAP50-95" in capsys.readouterr().out
     with pytest.raises(ValueError, match="not a data.yaml"):
         evaluate.run([tmp_path / "e.json"], data=tiny["pose"])
+    with pytest.raises(ValueError, match="--scales, --pre_clahe: Ultralytics val on a data.yaml takes none"):
+        evaluate.run([pose_weights], data=tiny["pose"], scales=(1.0, 1.2), pre_clahe=True)
 
 
 def test_coco_json_pose_map(tiny, pose_weights, tmp_path):
@@ -291,6 +321,28 @@ def test_coco_json_pose_map(tiny, pose_weights, tmp_path):
     (res,) = evaluate.run([tmp_path / "gt.json"], data=coco, verbose=False)["results"]
     assert res["box_map50"] == pytest.approx(1.0) and res["pose_map50_95"] == pytest.approx(1.0)
     assert res["mask_map50"] > 0.9, "largest outline of each ground-truth mask"
+
+    # OKS is scaled by the box (as Ultralytics' val), not by the file's `area` (our files: the visible mask's).
+    shifted = {name: [{**inst, "keypoints": [[x + 1.5, y, c] for x, y, c in inst["keypoints"]]} for inst in insts]
+               for name, insts in images.items()}
+    write_json(tmp_path / "shifted.json", {"keypoint_names": list(schema.KEYPOINTS), "images": shifted})
+    tiny_areas = {**gt, "annotations": [{**a, "area": a["area"] / 100} for a in gt["annotations"]]}
+    write_json(coco.parent / "tiny_areas.json", tiny_areas)   # beside the images
+    pose = [evaluate.run([tmp_path / "shifted.json"], data=d, verbose=False)["results"][0]["pose_map50_95"]
+            for d in (coco, coco.parent / "tiny_areas.json")]
+    assert pose[0] == pose[1] < 1.0, "a 1.5 px shift costs OKS at the strict thresholds, whatever the area field"
+
+    # Annotations without keypoints beside ones with them: ignored by OKS, as in COCO.
+    unlabelled = {**gt, "annotations": [{k: v for k, v in a.items() if k not in ("keypoints", "num_keypoints")}
+                                        if i == 0 else {**a, "keypoints": []} if i == 1 else a
+                                        for i, a in enumerate(gt["annotations"])]}
+    write_json(coco.parent / "unlabelled.json", unlabelled)
+    (res,) = evaluate.run([tmp_path / "gt.json"], data=coco.parent / "unlabelled.json", verbose=False)["results"]
+    assert res["pose_map50_95"] == pytest.approx(1.0)
+    renamed = {**gt, "categories": [{**c, "name": c["name"].replace("_", " ")} for c in gt["categories"]]}
+    write_json(coco.parent / "renamed.json", renamed)
+    with pytest.raises(ValueError, match=r"COCO categories \['needle holder'\] are not in the schema"):
+        evaluate.run([tmp_path / "gt.json"], data=coco.parent / "renamed.json", verbose=False)
     del images[files[gt["images"][0]["id"]]]
     write_json(tmp_path / "part.json", {"keypoint_names": list(schema.KEYPOINTS), "images": images})
     with pytest.raises(ValueError, match="no predictions for 1 of"):
