@@ -1,4 +1,4 @@
-"""Phase 3: run a trained model over a video; annotated video, per-frame YOLO labels and JSON lines.
+"""Phase 2/3: run a trained model over a video; annotated video, per-frame YOLO labels and JSON lines.
 
     python video.py --weights runs/pose/train/weights/best.pt --video clip.mp4 --out_dir out/
     python video.py --weights best.pt --video clip.mp4 --out_dir out/ --track bytetrack.yaml --smooth
@@ -14,7 +14,7 @@ Writes, in OUT/:
   labels/, labels_seg/  `<video>_<frame>.txt` YOLO pose / segmentation labels with a trailing confidence
   predictions.jsonl   one line per processed frame, in the predict.py format plus "frame" and "time_s"
   run.json            video, model, preprocessing (CLAHE) and progress, so Phase 3 can reproduce the frames
-  images/             with --save_frames: the exact frames the model saw
+  images/             with --save_frames: the frames the model saw (after --pre_clahe; JPEG, quality 95)
 Labels and JSON lines are written as each frame finishes, the video and run.json are closed on Ctrl-C or
 `kill` too: an interrupted run stays readable for the frames done (run.json says "complete": false), and
 the same command with `--resume` continues it. OUT holds one run: a rerun into it without `--resume` first
@@ -37,7 +37,7 @@ offline.configure()
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from surgpose.cli import user_errors_in_one_line  # noqa: E402
+from surgpose.cli import positive_int, user_errors_in_one_line  # noqa: E402
 from surgpose.draw import draw_instances  # noqa: E402
 from surgpose.files import write_image, write_json, write_text  # noqa: E402
 from surgpose.inference import (  # noqa: E402
@@ -238,12 +238,12 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--video", required=True,
                    help="input video file, or a folder of same-size frames (file-name order, read at 30 fps)")
     p.add_argument("--out_dir", required=True, help="output folder")
-    p.add_argument("--stride", type=int, default=1, help="process every N-th frame")
+    p.add_argument("--stride", type=positive_int, default=1, help="process every N-th frame")
     p.add_argument("--track", nargs="?", const=TRACKERS[0], default=None,
                    help=f"track instances with an Ultralytics tracker ({', '.join(TRACKERS)}); adds track_id")
     p.add_argument("--smooth", action="store_true", help="One-Euro filter keypoints along each track (implies --track)")
     p.add_argument("--save_frames", action="store_true", help="also save the frames the model saw as images/*.jpg")
-    p.add_argument("--max_frames", type=int, default=None, help="stop after this many processed frames")
+    p.add_argument("--max_frames", type=positive_int, default=None, help="stop after this many processed frames")
     p.add_argument("--progress_every", type=int, default=0, help="also log a progress line every N frames")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted run in --out_dir (same command otherwise; not with --track)")

@@ -41,7 +41,9 @@ from surgpose.inference import (  # noqa: E402
 )
 
 BACKENDS = ("pytorch", *EXPORTS)
-prefer_fp32_openvino()  # as video.py does; set before any OpenVINO model loads, so plain runs get it too
+# as video.py does for the float export; set before any OpenVINO model loads, so plain runs get it too (the
+# backends share this process: on CPUs with AMX, video.py's INT8 alone runs faster than measured here)
+prefer_fp32_openvino()
 
 
 def cut_clip(src: Path, dst: Path, frames: int) -> Path:

@@ -23,6 +23,7 @@ def draw_instances(image: np.ndarray, instances: list[dict], draw_masks: bool = 
     stay crisp on top; `legend` adds a key of class and keypoint colours along the bottom edge."""
     s = max(image.shape[:2]) / 960
     thick, radius = max(1, round(2 * s)), max(3, round(5 * s))
+    instances = sorted(instances, key=lambda inst: inst.get("score", 0.0))   # the most confident drawn on top
     if draw_masks:
         overlay = image.copy()
         outlines = []

@@ -28,6 +28,7 @@ import numpy as np
 import yaml
 
 from surgpose import schema, yolo
+from surgpose.cli import positive_float, positive_int, unit_interval
 from surgpose.video_io import sample_frames, spread
 
 #: Exports that `Detector` can run, by the suffix each gets beside `<stem>.pt`. Ultralytics makes them with
@@ -53,12 +54,12 @@ def add_model_args(parser: argparse.ArgumentParser, exports: Sequence[str] = tup
                    default_export: str | None = None, conf_help: str = "confidence threshold") -> None:
     """Model and preprocessing flags of every script that runs a model (`predict.py`, `video.py`,
     `evaluate.py`)."""
-    parser.add_argument("--imgsz", type=int, default=640, help="inference size (pixels)")
-    parser.add_argument("--conf", type=float, default=0.25, help=conf_help)
-    parser.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold")
+    parser.add_argument("--imgsz", type=positive_int, default=640, help="inference size (pixels)")
+    parser.add_argument("--conf", type=unit_interval, default=0.25, help=conf_help)
+    parser.add_argument("--iou", type=unit_interval, default=0.7, help="NMS IoU threshold")
     parser.add_argument("--device", default="", help="'' auto, cpu, 0, mps")
-    parser.add_argument("--max_det", type=int, default=300, help="maximum detections per image")
-    parser.add_argument("--scales", type=float, nargs="+", default=[1.0],
+    parser.add_argument("--max_det", type=positive_int, default=300, help="maximum detections per image")
+    parser.add_argument("--scales", type=positive_float, nargs="+", default=[1.0],
                         help="multi-scale inference: imgsz multipliers whose results are fused, e.g. 0.75 1 1.25")
     help_auto = (f"auto: on CPU int8 when the input has {MIN_CALIBRATION_FRAMES}+ frames, else openvino; PyTorch on GPU"
                  if "int8" in exports else "auto: openvino on CPU, PyTorch on GPU")
@@ -80,7 +81,8 @@ def add_inference_args(parser: argparse.ArgumentParser, default_export: str | No
     parser.add_argument("--retina_masks", action="store_true", help="masks at full image resolution")
     parser.add_argument("--draw_kpts", action=argparse.BooleanOptionalAction, default=True,
                         help="draw keypoints and skeleton on overlays")
-    parser.add_argument("--kpt_conf", type=float, default=0.5, help="keypoints below this confidence are not drawn")
+    parser.add_argument("--kpt_conf", type=unit_interval, default=0.5,
+                        help="keypoints below this confidence are not drawn")
     parser.add_argument("--label_conf", action=argparse.BooleanOptionalAction, default=True,
                         help="end each YOLO label line with the instance confidence (curation reads it)")
 
@@ -98,17 +100,20 @@ def resolve_export(export: str | None, device: str = "", calibration_frames: int
     return None if export in (None, "none") else export
 
 
-def prefer_fp32_openvino() -> None:
-    """Keep OpenVINO's CPU plugin in float32 where its bf16 default is slower.
+def prefer_fp32_openvino(int8: bool = False) -> None:
+    """Keep OpenVINO's CPU plugin in float32 where it would pick bf16: a float export then predicts what
+    PyTorch predicts, and where bf16 is also slower, so does an INT8 model's float head.
 
-    On CPUs with AVX512-BF16 but no AMX tiles OpenVINO picks bf16, which measured 1.3-1.5x *slower* than
-    float32 here (nano seg, 640x480: 57 vs 40 ms on 2 Xeon cores). Capping oneDNN's ISA below bf16 is how
+    On CPUs with AVX512-BF16 OpenVINO 2024 runs float models in bf16 by default. Without AMX tiles that
+    measured 1.3-1.5x *slower* than float32 (nano seg, 640x480: 57 vs 40 ms on 2 Xeon cores); with AMX it is
+    faster, but moves keypoints by up to 47 px on `oss_dev` (refined model), so the float export is kept in
+    float32 there too, while INT8 (chosen for speed) keeps AMX. Capping oneDNN's ISA below bf16 is how
     Ultralytics itself steers OpenVINO on Windows; a user's own ONEDNN_MAX_CPU_ISA wins, and the cap only
     acts before OpenVINO's CPU plugin first loads in the process.
     """
     cpuinfo = Path("/proc/cpuinfo")
     flags = cpuinfo.read_text() if cpuinfo.exists() else ""
-    if "avx512_bf16" in flags and "amx_bf16" not in flags:
+    if "avx512_bf16" in flags and not (int8 and "amx_bf16" in flags):
         os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_VNNI")
 
 
@@ -188,6 +193,10 @@ def export_weights(weights: str | Path, fmt: str, imgsz: int, device: str = "cpu
                              "input)")
     print(f"exporting {weights} to {fmt} (once, cached as {target})"
           + (f": calibrating on {len(images)} images takes about a minute" if images else ""), file=sys.stderr)
+    if images and len(images) < MIN_CALIBRATION_FRAMES:
+        print(f"warning: {len(images)} calibration images are few (at least {MIN_CALIBRATION_FRAMES} advised): later "
+              f"runs on any input reuse this INT8 model; delete {target} to calibrate it again on more",
+              file=sys.stderr)
     # Export in a hidden staging folder beside the weights: an interruption leaves no half-written target.
     with tempfile.TemporaryDirectory(dir=weights.parent, prefix=".export_") as tmp:
         if images is not None:
@@ -484,7 +493,7 @@ class Detector:
             raise ValueError(f"{weights} was exported for one input size, so --scales cannot run it: export with "
                              "dynamic=True, or pass the .pt with --export")
         if path.is_dir() and path.name.endswith("openvino_model"):
-            prefer_fp32_openvino()
+            prefer_fp32_openvino(int8=path.name.endswith(EXPORTS["int8"]))
         return load_model(path)
 
     def predict(self, image: np.ndarray) -> list[dict]:

@@ -106,12 +106,13 @@ def test_predict_pose_folder(data, pose_weights, tmp_path):
         assert cv2.imread(str(tmp_path / "overlays" / name)).shape[:2] == (h, w)
 
 
-def test_predict_int8_segmentation_calibrated_on_the_source(data, seg_weights, tmp_path):
+def test_predict_int8_segmentation_calibrated_on_the_source(data, seg_weights, tmp_path, capsys):
     images = data["seg"].parent / "images" / "val"
     weights = own_copy(seg_weights, tmp_path / "w" / "seg.pt")
     doc = predict.run(weights=weights, source=images, out_dir=tmp_path / "out", imgsz=64, conf=LOW_CONF,
                       export="int8")
     assert (weights.parent / "seg_int8_openvino_model").is_dir()
+    assert "calibration images are few" in capsys.readouterr().err, "the cached model serves every later input"
     assert sorted(doc["images"]) == sorted(p.name for p in images.iterdir())
     instances = [i for insts in doc["images"].values() for i in insts]
     assert instances and all(i["polygon"] and not i["keypoints"] for i in instances)
@@ -236,6 +237,28 @@ def test_video_exported_model(data, pose_weights, tmp_path, fmt, made):
                 match = max(ib, key=lambda j: box_iou(inst["bbox"], j["bbox"]) if j["class"] == inst["class"] else 0)
                 assert box_iou(inst["bbox"], match["bbox"]) > 0.9
                 assert abs(inst["score"] - match["score"]) < 0.01
+
+
+def test_float_openvino_predicts_what_pytorch_predicts_in_a_fresh_process(data, pose_weights, tmp_path):
+    """As a user runs it: one process per command, so the float32 choice is made before OpenVINO first loads
+    (OpenVINO would run bf16 on CPUs with AVX512-BF16, and move keypoints by pixels on CPUs with AMX)."""
+    import subprocess
+    import sys
+
+    weights = own_copy(pose_weights, tmp_path / "w" / "best.pt")
+    common = ["--video", str(data["clip"]), "--imgsz", "64", "--conf", str(LOW_CONF), "--max_frames", "4", "--device", "cpu"]
+    for backend in ("none", "openvino"):
+        subprocess.run([sys.executable, "video.py", "--weights", str(weights), "--out_dir", str(tmp_path / backend),
+                        "--export", backend, *common], check=True, capture_output=True, cwd=Path(video.__file__).parent)
+    pairs = zip(*(read_jsonl(tmp_path / d / "predictions.jsonl") for d in ("none", "openvino")))
+    found = 0
+    for a, b in pairs:
+        ia, ib = (next(iter(x["images"].values())) for x in (a, b))
+        for inst in ia[:3]:   # the same box and keypoints among the other's (equal scores may swap places)
+            assert min(max(np.abs(np.subtract(inst["bbox"], j["bbox"])).max(),
+                           np.abs(np.subtract(inst["keypoints"], j["keypoints"])[:, :2]).max()) for j in ib) < 0.05
+            found += 1
+    assert found, "the test model should find something"
 
 
 @pytest.mark.parametrize("frames, chosen", [(MIN_CALIBRATION_FRAMES - 1, "openvino"), (MIN_CALIBRATION_FRAMES, "int8")])
