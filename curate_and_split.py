@@ -120,7 +120,8 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
         else:
             p.add_argument(f"--{f.name}", type=type(default), default=default, help=text)
     p.add_argument("--pre_clahe", action="store_true",
-                   help="CLAHE on the frames (label folders without run.json; a run.json's record wins)")
+                   help="CLAHE on the frames of label folders without run.json (with one, its record is used: "
+                        "CLAHE and its clip as the labels were made; --pre_clahe on labels made without is an error)")
     p.add_argument("--clahe_clip", type=float, default=2.0, help="CLAHE clip limit for --pre_clahe")
     p.add_argument("--save_frames", action="store_true",
                    help="also save review overlays of every considered frame, filed by outcome, in OUT_DS/review/ "

@@ -1,4 +1,4 @@
-"""Phase 4: self-training on unlabelled real video, without forgetting the synthetic domain.
+"""Phase 3: self-training on unlabelled real video, without forgetting the synthetic domain.
 
     python refine.py --base_weights models/synthetic_weights.pt --videos ../shared/real/clips/*.mp4 \\
         --synthetic_data output/yolo_data/data.yaml --eval_real ../shared/real/oss_dev --rounds 2
@@ -20,6 +20,7 @@ Rerunning the same command skips the rounds already finished.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
 import shutil
@@ -36,13 +37,23 @@ import curate_and_split  # noqa: E402
 import evaluate  # noqa: E402
 import train  # noqa: E402
 import video  # noqa: E402
-from surgpose.cli import user_errors_in_one_line  # noqa: E402
+from surgpose.cli import number, positive_float, positive_int, unit_interval, user_errors_in_one_line  # noqa: E402
 from surgpose.files import write_json, write_text  # noqa: E402
 from surgpose.inference import load_model, repeated  # noqa: E402
 from surgpose.metrics import real_score  # noqa: E402
 
+#: A share in [0, 1): of synthetic training images, of curated frames held out for validation.
+SHARE = number(float, 0.0, 1.0, low_open=False, high_open=True)
+
 #: train.run arguments every round sets itself (see `run`), beyond refine.py's own options.
 SET_BY_REFINE = ("model", "exist_ok", "optimizer", "warmup_epochs", "resume", *train.SET_BY_RUN)
+
+
+def check_share(flag: str, value: float) -> None:
+    """A share in [0, 1) (`SHARE` on the command line): synthetic images leaving room for real ones, held-out
+    frames leaving some to train on."""
+    if not 0 <= value < 1:
+        raise ValueError(f"--{flag} must be in [0, 1), got {value}")
 
 
 def mix_datasets(real_yaml: str | Path, synthetic_yaml: str | Path | None, synthetic_fraction: float, seed: int,
@@ -50,8 +61,7 @@ def mix_datasets(real_yaml: str | Path, synthetic_yaml: str | Path | None, synth
     """A data.yaml whose train list is the real (pseudo-labelled) train images plus a random share of synthetic
     ones, so that `synthetic_fraction` of the images are synthetic; val is the synthetic val split (labels we
     trust) plus the pseudo-labelled val frames."""
-    if not 0 <= synthetic_fraction < 1:
-        raise ValueError(f"--synthetic_fraction must be in [0, 1), got {synthetic_fraction}")
+    check_share("synthetic_fraction", synthetic_fraction)
     real = train.read_dataset(real_yaml)
     train_images, val_images = train.image_list(real["train"]), train.image_list(real["val"])
     if not train_images:
@@ -73,15 +83,19 @@ def mix_datasets(real_yaml: str | Path, synthetic_yaml: str | Path | None, synth
 
 
 def score(weights: str | Path, eval_real: str | Path | None, synthetic_data: str | Path | None, imgsz: int,
-          device: str) -> dict[str, Any]:
-    """The selection signal: real keypoint-labelled frames when given, else synthetic validation pose mAP."""
+          device: str, preprocess: dict | None = None) -> dict[str, Any]:
+    """The selection signal: real keypoint-labelled frames when given (seen as the pseudo-labelled frames were:
+    with CLAHE when they had it), else synthetic validation pose mAP; both at the training size."""
     if eval_real:
-        metrics = evaluate.evaluate_real(weights, eval_real, imgsz=imgsz, device=device)
-        return {"signal": "eval_real", "score": real_score(metrics), "metrics": metrics}
+        pre = preprocess or {}
+        clahe = {"pre_clahe": True, "clahe_clip": pre.get("clahe_clip") or 2.0} if pre.get("clahe") else {}
+        metrics = evaluate.evaluate_real(weights, eval_real, imgsz=imgsz, device=device, **clahe)
+        return {"signal": "eval_real", "imgsz": imgsz, "pre_clahe": bool(clahe), "score": real_score(metrics),
+                "metrics": metrics}
     if synthetic_data:
         metrics = evaluate.evaluate_yolo(weights, synthetic_data, imgsz=imgsz, device=device)
         main = "pose_map50_95" if "pose_map50_95" in metrics else "mask_map50_95"
-        return {"signal": "synthetic_val", "score": metrics[main], "metrics": metrics}
+        return {"signal": "synthetic_val", "imgsz": imgsz, "score": metrics[main], "metrics": metrics}
     raise ValueError("refine.py needs --eval_real or --synthetic_data to choose between teacher and student: "
                      "a validation split of its own pseudo-labels cannot tell whether a round helped")
 
@@ -94,30 +108,41 @@ def label_dirs(videos: Sequence[str | Path], out_dir: Path) -> list[Path]:
     return [out_dir / (f"{stem}_{k}" if stem in shared else stem) for k, stem in enumerate(stems)]
 
 
-def pseudo_label(teacher: Path, videos: Sequence[str | Path], out_dir: Path, imgsz: int, device: str,
-                 teacher_conf: float, preprocess: dict, stride: int = 1) -> list[str]:
-    """Run the teacher over every video (video.py, labels with confidences); return curation pairs."""
+def pseudo_label(teacher: Path, sources: Sequence[dict], out_dir: Path, imgsz: int, device: str,
+                 teacher_conf: float) -> list[str]:
+    """Run the teacher over every source video (video.py, labels with confidences) at the source's own stride
+    and preprocessing; return curation pairs."""
+    videos = [s["video"] for s in sources]
     pairs = []
-    for source, labels in zip(videos, label_dirs(videos, out_dir)):
-        video.run(weights=teacher, video=source, out_dir=labels, imgsz=imgsz, conf=teacher_conf, device=device,
-                  export=None, pre_clahe=preprocess.get("clahe", False),
-                  clahe_clip=preprocess.get("clahe_clip") or 2.0, stride=stride)
-        pairs.append(f"{source}::{labels}")
+    for source, labels in zip(sources, label_dirs(videos, out_dir)):
+        pre = source["preprocess"]
+        video.run(weights=teacher, video=source["video"], out_dir=labels, imgsz=imgsz, conf=teacher_conf,
+                  device=device, export=None, pre_clahe=bool(pre.get("clahe")),
+                  clahe_clip=pre.get("clahe_clip") or 2.0, stride=source["stride"])
+        pairs.append(f"{source['video']}::{labels}")
     return pairs
 
 
-def curated_sources(data: str | Path) -> tuple[list[str], dict, dict, int]:
-    """Videos, curation rules, preprocessing and frame stride recorded by `curate_and_split.py` beside a
-    curated data.yaml."""
+def curated_sources(data: str | Path) -> tuple[list[dict], dict]:
+    """Each video curated into a data.yaml by `curate_and_split.py`, with the frame stride and preprocessing its
+    pseudo-labels had (`{video, stride, preprocess: {clahe, clahe_clip}}`), and the curation rules."""
     report_path = Path(data).parent / curate_and_split.REPORT
     if not report_path.is_file():
         raise FileNotFoundError(f"{report_path} not found: --self_train with --data needs a dataset written by "
                                 "curate_and_split.py (or pass --videos)")
     report = json.loads(report_path.read_text())
-    sources = report["sources"]
-    preprocess = next((s.get("preprocess") or {} for s in sources if s.get("preprocess")), {})
-    stride = max((int(s.get("stride") or 1) for s in sources), default=1)
-    return [s["video"] for s in sources], report.get("rules", {}), preprocess, stride
+    sources = [{"video": s["video"], "stride": int(s.get("stride") or 1),
+                "preprocess": {"clahe": bool((s.get("preprocess") or {}).get("clahe")),
+                               "clahe_clip": (s.get("preprocess") or {}).get("clahe_clip")}}
+               for s in report["sources"]]
+    return sources, report.get("rules", {})
+
+
+def dataset_digest(data: str | Path) -> str:
+    """A fingerprint of a round-1 dataset: its curation report (which frames and labels it kept), else its
+    data.yaml, so that re-curating into the same folder is not mistaken for the data earlier rounds trained on."""
+    report = Path(data).parent / curate_and_split.REPORT
+    return hashlib.sha1((report if report.is_file() else Path(data)).read_bytes()).hexdigest()[:12]
 
 
 def run(
@@ -142,7 +167,7 @@ def run(
     device: str = "",
     lr0: float = 0.0005,
     freeze: int = 10,
-    val_split: float = 0.2,
+    val_split: float | None = None,
     seed: int = 0,
     project: str = "refine",
     name: str = "train",
@@ -150,17 +175,27 @@ def run(
 ) -> dict[str, Any]:
     """Run the self-training rounds; return the record written to `runs/<project>/<name>/refine.json`."""
     base_weights = Path(base_weights)
-    load_model(base_weights)  # clear error for missing or foreign weights before any work
+    load_model(base_weights)  # clear errors for missing or foreign weights and wrong values before any work
+    check_share("synthetic_fraction", synthetic_fraction)
+    ultralytics_args = {k: v for k, v in train_overrides.items() if k != "trainer"}   # trainer: a code hook
+    train.check_overrides({**ultralytics_args, "lr0": lr0})
     rules: dict = {}
-    preprocess = {"clahe": pre_clahe, "clahe_clip": clahe_clip}
+    sources = [{"video": str(v), "stride": stride or 1,
+                "preprocess": {"clahe": pre_clahe, "clahe_clip": clahe_clip if pre_clahe else None}} for v in videos]
     if data and not videos and self_train:
-        videos, rules, preprocess, recorded_stride = curated_sources(data)
-        stride = stride or recorded_stride
-    if not data and not videos:
+        sources, rules = curated_sources(data)
+        sources = [{**s, "stride": stride or s["stride"]} for s in sources]   # each at its own, unless --stride
+    val_split = rules.get("split", 0.2) if val_split is None else val_split
+    check_share("val_split", val_split)
+    if not data and not sources:
         raise ValueError("give --videos to pseudo-label, or --data (a dataset from curate_and_split.py)")
-    for v in videos:
-        if not Path(v).exists():
-            raise FileNotFoundError(f"video not found: {v}")
+    if data and synthetic_data and Path(data).resolve() == Path(synthetic_data).resolve():
+        raise ValueError(f"--data and --synthetic_data are both {data}: --data takes real frames (curated "
+                         "pseudo-labels or your own labels), mixed with the synthetic ones")
+    for s in sources:
+        if not Path(s["video"]).exists():
+            raise FileNotFoundError(f"video not found: {s['video']}")
+    clahe = next((s["preprocess"] for s in sources if s["preprocess"]["clahe"]), None)   # what scoring sees
     out = (Path("runs") / project / name).resolve()
     state_path = out / "refine.json"
     state: dict[str, Any] = json.loads(state_path.read_text()) if state_path.is_file() else {}
@@ -168,32 +203,35 @@ def run(
         raise ValueError(f"{out} holds a refinement of {state.get('base_weights')}; choose another --name")
     # what the rounds were made with: a rerun goes on only with the same (more --rounds, another --device are fine)
     settings = json.loads(json.dumps({
-        "data": data and Path(data).resolve(), "videos": [Path(v).resolve() for v in videos],
+        "data": data and Path(data).resolve(), "data_digest": data and dataset_digest(data),
+        "sources": [{**s, "video": Path(s["video"]).resolve()} for s in sources],
         "synthetic_data": synthetic_data and Path(synthetic_data).resolve(), "synthetic_fraction": synthetic_fraction,
         "eval_real": eval_real and Path(eval_real).resolve(), "epochs": epochs, "topup_epochs": topup_epochs,
         "self_train": self_train, "self_min_conf_nh": self_min_conf_nh, "self_min_conf_t": self_min_conf_t,
-        "teacher_conf": teacher_conf, "stride": stride, "preprocess": preprocess, "imgsz": imgsz, "batch": batch,
+        "teacher_conf": teacher_conf, "imgsz": imgsz, "batch": batch,
         "lr0": lr0, "freeze": freeze, "val_split": val_split, "seed": seed,
-        "train": {k: v for k, v in train_overrides.items() if k != "trainer"}}, default=str))  # trainer: a code hook
-    differ = [f"{k}: {state['settings'].get(k)} recorded, {v} now" for k, v in settings.items()
-              if "settings" in state and state["settings"].get(k) != v]
+        "train": ultralytics_args}, default=str))
+    recorded = state.get("settings", {})   # a setting added since a run was made cannot be compared with it
+    differ = [f"{k}: {recorded[k]} recorded, {v} now" for k, v in settings.items()
+              if k in recorded and recorded[k] != v]
     if differ:
         raise ValueError(f"{out} holds rounds made with other settings ({'; '.join(differ)}); rerun with the same "
                          "ones to go on, or choose another --name")
     if not state:
         state = {"base_weights": str(base_weights.resolve()), "settings": settings, "rounds": [],
-                 "teacher": score(base_weights, eval_real, synthetic_data, imgsz, device)}
+                 "teacher": score(base_weights, eval_real, synthetic_data, imgsz, device, clahe)}
         state["best"] = {"round": 0, "weights": str(base_weights.resolve()), "score": state["teacher"]["score"]}
         write_json(state_path, state, indent=2)
     print(f"round 0 (base): {state['teacher']['signal']} score {state['teacher']['score']:.4f}")
+    for done in state["rounds"]:
+        print(f"round {done['round']}: made before ({'student kept' if done['kept'] else 'teacher kept'})")
 
     for k in range(len(state["rounds"]) + 1, rounds + 1):
         work = out / f"round{k}"
         teacher = Path(state["best"]["weights"])
-        if self_train and videos and (k > 1 or not data):
+        if self_train and sources and (k > 1 or not data):
             if not (work / "curated" / curate_and_split.REPORT).is_file():   # else made before an interruption
-                pairs = pseudo_label(teacher, videos, work / "pseudo", imgsz, device, teacher_conf, preprocess,
-                                     stride or 1)
+                pairs = pseudo_label(teacher, sources, work / "pseudo", imgsz, device, teacher_conf)
                 curate_and_split.run(pair=pairs, out_ds=work / "curated", **{
                     **rules, "min_conf_nh": self_min_conf_nh, "min_conf_t": self_min_conf_t, "split": val_split,
                     "seed": seed + k})
@@ -201,7 +239,7 @@ def run(
         else:
             real_yaml = Path(data)
         if not train.image_list(train.read_dataset(real_yaml)["train"]):
-            print(f"round {k}: curation kept no frame of the teacher's pseudo-labels; stopping (teacher kept)")
+            print(f"round {k}: {real_yaml} holds no training frame (curation kept none); stopping (teacher kept)")
             state["rounds"].append({"round": k, "teacher": str(teacher), "data": str(real_yaml), "kept": False,
                                     "stopped": "no pseudo-labelled frame passed curation"})
             write_json(state_path, state, indent=2)
@@ -218,7 +256,7 @@ def run(
                                 seed=seed + k, optimizer="AdamW", lr0=lr0, freeze=freeze, warmup_epochs=0,
                                 **train_overrides)
         student = run_dir / "weights" / "best.pt"
-        result = score(student, eval_real, synthetic_data, imgsz, device)
+        result = score(student, eval_real, synthetic_data, imgsz, device, clahe)
         better = result["score"] > state["best"]["score"]
         state["rounds"].append({"round": k, "teacher": str(teacher), "student": str(student), "data": str(real_yaml),
                                 "mixed": str(mixed), **result, "kept": better})
@@ -243,28 +281,32 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", default=None, help="a data.yaml written by curate_and_split.py (round 1's data)")
     p.add_argument("--videos", nargs="*", default=[], help="unlabelled real videos to pseudo-label")
     p.add_argument("--synthetic_data", default=None, help="Phase 1 data.yaml mixed into every round")
-    p.add_argument("--synthetic_fraction", type=float, default=0.3, help="share of training images that are synthetic")
+    p.add_argument("--synthetic_fraction", type=SHARE, default=0.3,
+                   help="share of training images that are synthetic")
     p.add_argument("--eval_real", default=None,
                    help="keypoint-labelled real frames (images/ + keypoints.json) that choose the final weights")
-    p.add_argument("--rounds", type=int, default=2, help="teacher-student rounds")
-    p.add_argument("--epochs", type=int, default=20, help="epochs of the first round")
-    p.add_argument("--topup_epochs", type=int, default=10, help="epochs of each later round")
+    p.add_argument("--rounds", type=positive_int, default=2, help="teacher-student rounds")
+    p.add_argument("--epochs", type=positive_int, default=20, help="epochs of the first round")
+    p.add_argument("--topup_epochs", type=positive_int, default=10, help="epochs of each later round")
     p.add_argument("--self_train", action=argparse.BooleanOptionalAction, default=True,
                    help="relabel the videos with the current best model every round")
-    p.add_argument("--self_min_conf_nh", type=float, default=0.5, help="pseudo-label confidence, needle holder")
-    p.add_argument("--self_min_conf_t", type=float, default=0.5, help="pseudo-label confidence, tweezers")
-    p.add_argument("--teacher_conf", type=float, default=0.1,
+    p.add_argument("--self_min_conf_nh", type=unit_interval, default=0.5, help="pseudo-label confidence, needle holder")
+    p.add_argument("--self_min_conf_t", type=unit_interval, default=0.5, help="pseudo-label confidence, tweezers")
+    p.add_argument("--teacher_conf", type=unit_interval, default=0.1,
                    help="detection threshold of the teacher's video pass (curation decides what is kept)")
-    p.add_argument("--stride", type=int, default=None,
-                   help="pseudo-label every N-th frame (default: the stride recorded with --data, else 1)")
+    p.add_argument("--stride", type=positive_int, default=None,
+                   help="pseudo-label every N-th frame (default: each video's stride recorded with --data, else 1)")
     p.add_argument("--pre_clahe", action="store_true", help="CLAHE on frames before the teacher (with --videos)")
     p.add_argument("--clahe_clip", type=float, default=2.0)
-    p.add_argument("--imgsz", type=int, default=640)
+    p.add_argument("--imgsz", type=positive_int, default=640)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--device", default="", help="'' auto, cpu, 0")
-    p.add_argument("--lr0", type=float, default=0.0005, help="AdamW learning rate: low, to fine-tune conservatively")
+    p.add_argument("--lr0", type=positive_float, default=0.0005,
+                   help="AdamW learning rate: low, to fine-tune conservatively")
     p.add_argument("--freeze", type=int, default=10, help="freeze the first N layers (10: the whole backbone)")
-    p.add_argument("--val_split", type=float, default=0.2, help="share of curated frames held out (whole videos, or time blocks for a single video)")
+    p.add_argument("--val_split", type=SHARE, default=None,
+                   help="share of curated frames held out in later rounds (whole videos, or time blocks for a single "
+                        "video; default: as curate_and_split.py recorded with --data, else 0.2)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--project", default="refine")
     p.add_argument("--name", default="train")
@@ -277,7 +319,11 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
 @user_errors_in_one_line
 def main(opt: argparse.Namespace) -> None:
     overrides = vars(opt).pop("overrides")
-    state = run(**vars(opt), **overrides)
+    try:
+        state = run(**vars(opt), **overrides)
+    except KeyboardInterrupt:
+        raise SystemExit("interrupted: rerun the same command to go on (finished rounds are kept, the round in "
+                         "progress picks up its pseudo-labels, curation and training)") from None
     best = state["best"]
     print(f"chosen: round {best['round']} ({best['score']:.4f}) -> {state['final']}")
 

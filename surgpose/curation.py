@@ -258,6 +258,14 @@ def parse_pair(text: str) -> tuple[Path, Path]:
     return Path(video), Path(labels)
 
 
+def same_file(a: Path, b: Path, head: int = 1 << 20) -> bool:
+    """Whether two existing files hold the same bytes as far as a renamed copy goes: the same size and first MiB."""
+    if not (a.is_file() and b.is_file()) or a.stat().st_size != b.stat().st_size:
+        return False
+    with a.open("rb") as fa, b.open("rb") as fb:
+        return fa.read(head) == fb.read(head)
+
+
 def _read_run(labels: Path) -> dict | None:
     path = labels / "run.json"
     if not path.is_file():
@@ -307,6 +315,12 @@ def open_source(pair: str, pre_clahe: bool = False, clahe_clip: float = 2.0,
     # video.py --save_frames wrote the frames after preprocessing: they must not be preprocessed again
     saved = (run or {}).get("outputs", {}).get("images")
     preprocess["in_frames"] = bool(saved and video.is_dir() and video.resolve() == (labels / saved).resolve())
+    labelled = Path(run["video"]) if run and run.get("video") else None
+    if (labelled and labelled.name != video.resolve().name and not preprocess["in_frames"]
+            and not same_file(labelled, video)):
+        raise ValueError(f"{labels} holds video.py's labels of {labelled.name}, not of {video.name}: each --pair "
+                         "is VIDEO::LABELS_DIR of that video (a swapped pair would label one video's frames with "
+                         "another's boxes); a video renamed since: give it its old name, or rerun video.py on it")
     if video.is_dir():
         kind, name = "images", video.name
         images = sorted(p for p in video.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -347,6 +361,9 @@ def open_source(pair: str, pre_clahe: bool = False, clahe_clip: float = 2.0,
                     by_index.setdefault(int(m[1]), Frame(int(m[1]), f.stem)).labels[task] = f
         frames = [by_index[i] for i in sorted(by_index)]
         looked_for = f"{frame_stem.replace('{frame:06d}', '<frame:06d>')}.txt"
+    if run and run.get("size") and list(run["size"]) != list(size):
+        raise ValueError(f"{labels} holds labels of {run['size'][0]}x{run['size'][1]} frames, but {video} is "
+                         f"{size[0]}x{size[1]}: --pair {pair} joins labels to frames of another video")
     if not frames:
         raise FileNotFoundError(f"no label files matching {looked_for} in {', '.join(map(str, dirs.values()))} "
                                 f"(--pair {pair})")

@@ -390,7 +390,19 @@ def test_labels_without_confidence_and_bad_inputs(clip, tmp_path):
         curate_and_split.run(pair=[f"{corrupt}::{good}"], out_ds=tmp_path / "ds")
     with pytest.raises(ValueError, match="split"):
         curate_and_split.run(pair=[f"{clip}::{good}"], out_ds=tmp_path / "ds", split=1.5)
+    # swapped pairs: video.py's run.json names the video its labels belong to, and the frame size
+    of_clip = write_video_py_dir(tmp_path / "of_clip", clip, predictions(3))
+    another = write_clip(tmp_path / "another.mp4", frames=3, fps=FPS, size=SIZE)
+    with pytest.raises(ValueError, match="holds video.py's labels of clip.mp4, not of another.mp4"):
+        curate_and_split.run(pair=[f"{another}::{of_clip}"], out_ds=tmp_path / "ds")
+    larger = write_clip(tmp_path / "larger" / "clip.mp4", frames=3, fps=FPS, size=(SIZE[0] * 2, SIZE[1] * 2))
+    with pytest.raises(ValueError, match=f"labels of {SIZE[0]}x{SIZE[1]} frames, but .* is {2 * SIZE[0]}x"):
+        curate_and_split.run(pair=[f"{larger}::{of_clip}"], out_ds=tmp_path / "ds")
     assert not (tmp_path / "ds").exists()  # every error came before anything was written
+    renamed = tmp_path / "case01.mp4"   # the labelled video, copied under another name
+    renamed.write_bytes(clip.read_bytes())
+    report = curate_and_split.run(pair=[f"{renamed}::{of_clip}"], out_ds=tmp_path / "renamed_ds")
+    assert report["sources"][0]["video"] == str(renamed)
 
 
 def test_cli_and_rerun_from_report_rules(clip, tmp_path, capsys):

@@ -79,6 +79,10 @@ def test_two_rounds_choose_by_real_labels_and_resume(setup, tmp_path):
                                          r"0.001 now\); rerun with the same"):
         refine.run(**{**args, "eval_real": None, "lr0": 0.001})   # new rounds would be scored another way
     assert json.loads((out / "refine.json").read_text())["rounds"] == state["rounds"]
+    # the same --data folder curated again with other rules is other data: not resumed as if it were the same
+    curate_and_split.run(pair=[f"{clip}::{tmp_path / 'v'}"], out_ds=tmp_path / "ds", **{**PERMISSIVE, "split": 0.5})
+    with pytest.raises(ValueError, match=r"other settings \(data_digest: \w+ recorded, \w+ now"):
+        refine.run(**args)
 
 
 def test_an_interrupted_round_goes_on_where_it_stopped(setup, tmp_path):
@@ -124,13 +128,32 @@ def test_videos_of_one_name_keep_their_own_pseudo_labels(setup, tmp_path):
         (tmp_path / case).mkdir()
         videos.append(tmp_path / case / setup["tiny"]["clip"].name)
         videos[-1].write_bytes(setup["tiny"]["clip"].read_bytes())
-    pairs = refine.pseudo_label(Path(setup["weights"]), videos, tmp_path / "pseudo", 64, "cpu", 0.001, {})
+    sources = [{"video": str(v), "stride": 1, "preprocess": {"clahe": False}} for v in videos]
+    pairs = refine.pseudo_label(Path(setup["weights"]), sources, tmp_path / "pseudo", 64, "cpu", 0.001)
     folders = [Path(p.split("::")[1]) for p in pairs]
     assert len(set(folders)) == 2
     for source, folder in zip(videos, folders):
         assert json.loads((folder / "run.json").read_text())["video"] == str(source)
         assert list((folder / "labels").glob("*.txt"))
     assert refine.label_dirs(["a/x.mp4", "b/y.mp4"], tmp_path) == [tmp_path / "x", tmp_path / "y"]
+
+
+def test_later_rounds_relabel_each_video_as_it_was_curated(setup, tmp_path):
+    """Every video at its own stride (a 5 fps clip at 1, 30 fps ones at 3): not all at the largest."""
+    clip = setup["tiny"]["clip"]
+    other = tmp_path / "other.mp4"
+    other.write_bytes(clip.read_bytes())
+    for source, stride in ((clip, 1), (other, 2)):
+        video.run(weights=setup["weights"], video=source, out_dir=tmp_path / source.stem, imgsz=64, conf=0.001,
+                  export=None, stride=stride)
+    curate_and_split.run(pair=[f"{clip}::{tmp_path / clip.stem}", f"{other}::{tmp_path / other.stem}"],
+                         out_ds=tmp_path / "ds", **PERMISSIVE)
+    sources, rules = refine.curated_sources(tmp_path / "ds" / "data.yaml")
+    assert [(Path(s["video"]).name, s["stride"]) for s in sources] == [("clip.mp4", 1), ("other.mp4", 2)]
+    assert rules["split"] == PERMISSIVE["split"]
+    refine.pseudo_label(setup["weights"], sources, tmp_path / "again", 64, "cpu", 0.001)
+    assert [json.loads((tmp_path / "again" / name / "run.json").read_text())["stride"] for name in ("clip", "other")] \
+        == [1, 2]
 
 
 def test_clear_errors(setup, tmp_path):
@@ -142,3 +165,15 @@ def test_clear_errors(setup, tmp_path):
         refine.run(base_weights=tmp_path / "none.pt", videos=[setup["tiny"]["clip"]], project=str(tmp_path))
     with pytest.raises(ValueError, match="eval_real or --synthetic_data"):
         refine.run(base_weights=setup["weights"], videos=[setup["tiny"]["clip"]], project=str(tmp_path))
+    # wrong values stop before the teacher is scored and the settings recorded (which would lock --name)
+    for wrong, message in (({"synthetic_fraction": 1.5}, r"--synthetic_fraction must be in \[0, 1\)"),
+                           ({"lr0": -1.0}, "'lr0=-1.0' is an invalid value"),
+                           ({"lr": 0.1}, r"not Ultralytics train arguments: lr= \(did you mean"),
+                           ({"val_split": 3.0}, r"--val_split must be in \[0, 1\), got 3.0")):
+        with pytest.raises(ValueError, match=message):
+            refine.run(base_weights=setup["weights"], videos=[setup["tiny"]["clip"]], eval_real=setup["real"],
+                       project=str(tmp_path), name="wrong", **wrong)
+    assert not (tmp_path / "wrong").exists()
+    with pytest.raises(ValueError, match="--data and --synthetic_data are both"):
+        refine.run(base_weights=setup["weights"], data=setup["tiny"]["pose"], synthetic_data=setup["tiny"]["pose"],
+                   self_train=False, eval_real=setup["real"], project=str(tmp_path), name="same")
