@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from data_generation.generator import GeneratorError, run  # noqa: E402
 from data_generation.scene import SceneRanges  # noqa: E402
+from surgpose.cli import number  # noqa: E402
 
 
 def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
@@ -24,7 +25,7 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--num_images", type=int, default=1000, help="frames to render")
     p.add_argument("--out", default="output", help="output folder (resumable)")
-    p.add_argument("--seed", type=int, default=0, help="same seed, same annotations")
+    p.add_argument("--seed", type=number(int, 0, low_open=False), default=0, help="same seed, same annotations")
     p.add_argument("--val_fraction", type=float, default=0.1, help="share of frames in the val split")
     p.add_argument("--camera", help="camera.json with width, height, fx, fy, cx, cy (default: 960x544, ~60 deg)")
     p.add_argument("--width", type=int, help="render width (intrinsics scaled to it, pixels kept square)")
@@ -45,8 +46,9 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--backgrounds", dest="backgrounds_dir", help="folder of real photos (default: procedural)")
     p.add_argument("--hdri", dest="hdri_dir", help="folder of .hdr/.exr maps for ambient light and reflections")
     p.add_argument("--no_effects", dest="effects", action="store_false", help="no motion blur, defocus, noise")
-    p.add_argument("--jpg_quality", type=int, default=95)
-    p.add_argument("--min_visible_px", type=int, default=40, help="smaller visible instruments are not labelled")
+    p.add_argument("--jpg_quality", type=number(int, 1, 100, low_open=False), default=95)
+    p.add_argument("--min_visible_px", type=number(int, 0, low_open=False), default=40,
+                   help="smaller visible instruments are not labelled")
     p.add_argument("--debug", action="store_true", help="write mask/keypoint overlays to OUT/debug")
     g = p.add_argument_group("per-frame variation ranges")
     g.add_argument("--tools", type=int, nargs=2, default=[d.min_tools, d.max_tools], metavar=("MIN", "MAX"),
@@ -60,9 +62,12 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--distractor_probability", type=float, default=d.distractor_probability,
                    help="share of frames with unlabelled scissors among the instruments (default 0: none)")
     g.add_argument("--lights", type=int, nargs=2, default=list(d.lights), metavar=("MIN", "MAX"))
-    g.add_argument("--kelvin", type=float, nargs=2, default=list(d.kelvin), metavar=("MIN", "MAX"),
-                   help="light colour temperature")
-    return p.parse_args(argv)
+    g.add_argument("--kelvin", type=number(float, 1000, 40000, low_open=False), nargs=2, default=list(d.kelvin),
+                   metavar=("MIN", "MAX"), help="light colour temperature")
+    opt = p.parse_args(argv)
+    if opt.no_hands and opt.hands_dir:
+        p.error("--no_hands and --hands_dir: choose one")
+    return opt
 
 
 def main(opt: argparse.Namespace) -> None:

@@ -75,12 +75,27 @@ def add_blood(image: np.ndarray, rng: np.random.Generator, amount: float = 0.5) 
 
 def media_files(directory: str | os.PathLike, suffixes: tuple[str, ...], recursive: bool) -> list[Path]:
     """Files of `directory` with one of `suffixes`, sorted, without hidden ones (macOS leaves `._x.jpg`
-    beside copies); none when it is not a folder."""
+    beside copies)."""
     directory = Path(directory)
     if not directory.is_dir():
-        return []
+        raise FileNotFoundError(f"folder not found: {directory}")
     found = directory.rglob("*") if recursive else directory.iterdir()
     return sorted(p for p in found if p.suffix.lower() in suffixes and not p.name.startswith(".") and p.is_file())
+
+
+#: First bytes of the light-probe formats --hdri takes (OpenCV may be built without EXR support).
+HDRI_MAGIC = {".hdr": b"#?", ".exr": b"\x76\x2f\x31\x01"}
+
+
+def unreadable(paths: list[Path]) -> list[Path]:
+    """Files whose first bytes are not those of their image type, found before rendering instead of by the
+    worker that happens to draw one."""
+    def readable(path: Path) -> bool:
+        if path.suffix.lower() in HDRI_MAGIC:
+            with path.open("rb") as f:
+                return f.read(4).startswith(HDRI_MAGIC[path.suffix.lower()])
+        return cv2.haveImageReader(str(path))
+    return [p for p in paths if not readable(p)]
 
 
 def list_backgrounds(directory: str | os.PathLike) -> list[Path]:

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import cv2  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from data_generation.generator import CONFIG_NAME, recorded_settings  # noqa: E402
+from data_generation.generator import CONFIG_NAME, check_rendered, record_amodal, recorded_settings  # noqa: E402
 from surgpose.coco import records_to_coco, write_coco  # noqa: E402
 from surgpose.draw import draw_instances  # noqa: E402
 from surgpose.files import link_or_copy, write_image  # noqa: E402
@@ -71,6 +71,13 @@ def run(out: str = "output", seed: int = 0, val_fraction: float = 0.1, amodal: b
     splits: dict[str, list[dict]] = {s: [] for s in Layout.SPLITS}
     for rec in records:
         splits[split_for(rec["index"], total, seed, val_fraction)].append(rec)
+    empty = sum(not rec["instances"] for rec in records)
+    if 2 * empty > len(records):   # a camera far away, instruments out of view, --min_visible_px too high
+        print(f"warning: {empty} of {len(records)} frames have no labelled instrument; check the camera "
+              "(--camera_distance, --camera) and --min_visible_px", file=sys.stderr)
+    if not all(splits.values()):   # Ultralytics trains on one and validates on the other
+        raise ValueError(f"{len(records)} frames split as {len(splits['train'])} train and {len(splits['val'])} val "
+                         f"(--num_images {total}, --val_fraction {val_fraction:g}): each split needs a frame")
     for dataset in (Layout.YOLO_POSE, Layout.YOLO_SEG):
         (out / dataset / "data.yaml").unlink(missing_ok=True)
 
@@ -102,7 +109,7 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, help="the generator's --seed (places the val frames; default: recorded, else 0)")
     p.add_argument("--val_fraction", type=float,
                    help="one val frame per round(1/F) frames (default: recorded, else 0.1)")
-    p.add_argument("--amodal", action="store_true", default=None,
+    p.add_argument("--amodal", action=argparse.BooleanOptionalAction, default=None,
                    help="whole-instrument masks instead of visible parts (default: recorded, else off)")
     p.add_argument("--num_images", type=int,
                    help="the generator's --num_images (default: recorded, else highest index + 1)")
@@ -115,6 +122,9 @@ def with_recorded_defaults(opt: argparse.Namespace) -> dict:
     given = {k: v for k, v in vars(opt).items() if v is not None}
     if (Path(opt.out) / CONFIG_NAME).is_file():
         recorded = recorded_settings(opt.out)
+        if "num_images" not in given:   # the generator's run: every frame must be there, as --merge checks
+            check_rendered(Path(opt.out), recorded.num_images,
+                           "render them first, or pass --num_images to build from the frames there are")
         given = {"seed": recorded.seed, "val_fraction": recorded.val_fraction, "amodal": recorded.amodal,
                  "num_images": recorded.num_images, **given}
     return given
@@ -122,7 +132,10 @@ def with_recorded_defaults(opt: argparse.Namespace) -> dict:
 
 def main(opt: argparse.Namespace) -> None:
     try:
-        splits = run(**with_recorded_defaults(opt))
+        options = with_recorded_defaults(opt)
+        splits = run(**options)
+        if (Path(opt.out) / CONFIG_NAME).is_file():
+            record_amodal(Path(opt.out), options.get("amodal", False))
     except ValueError as err:   # GeneratorError is one
         sys.exit(f"error: {err}")
     print(f"datasets ready in {opt.out}: " + ", ".join(f"{len(v)} {k}" for k, v in splits.items()))

@@ -463,6 +463,12 @@ def load_tool(obj_path) -> ToolModel:
     to_tool = _frame_from_keypoints(kps, side)
     vertices = apply(to_tool, mesh_vertices * scale)
     check_size(vertices, obj_path, side, "long")
+    lo, hi = vertices.min(0), vertices.max(0)
+    margin = 0.1 * float((hi - lo).max())   # tips lie on the mesh, ring centres inside its box
+    off = [k for k, p in zip(KEYPOINTS, apply(to_tool, kps)) if ((p < lo - margin) | (p > hi + margin)).any()]
+    if off:   # such a tool is placed by its keypoints, so its mesh would land out of view in every frame
+        raise ValueError(f"{side}: keypoints {', '.join(off)} lie outside the mesh {obj_path.name}; use the "
+                         "OBJ's own coordinates and units")
     part = Part("body", vertices, faces, np.zeros(len(faces), np.int64), np.zeros(3), Z_AXIS.copy(), 1.0)
     return ToolModel(class_name, [part], apply(to_tool, kps), [0, 0, -1, 0, 0], 0.0)
 
@@ -495,7 +501,7 @@ def obj_paths(dir, what: str) -> list[Path]:
     folder = Path(dir)
     if not folder.is_dir():
         raise FileNotFoundError(f"{what} folder {folder} does not exist")
-    paths = sorted(folder.glob("*.obj"))
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".obj")   # a.OBJ too
     if not paths:
         raise ValueError(f"{what} folder {folder} has no .obj meshes")
     return paths
@@ -521,7 +527,7 @@ def run(out: str = "tools_out", count: int = 4, seed: int = 0, opening: float = 
 
 
 def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--out", default="tools_out", help="output folder")
     parser.add_argument("--count", type=int, default=4, help="number of tools (classes alternate)")
     parser.add_argument("--seed", type=int, default=0, help="random seed")

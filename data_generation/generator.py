@@ -48,12 +48,12 @@ def parse_shard(shard: str | None) -> tuple[int, int] | None:
 
 def validate(settings: GeneratorSettings, workers: int) -> None:
     """Check every input before anything is written, with one-line messages."""
-    from data_generation.backgrounds import list_backgrounds, list_hdris
+    from data_generation.backgrounds import list_backgrounds, list_hdris, unreadable
     from data_generation.generate_hands import load_hands
     from data_generation.generate_tools import load_tools_dir
 
-    if settings.num_images < 1:
-        raise GeneratorError(f"--num_images must be at least 1, got {settings.num_images}")
+    if settings.num_images < 2:   # one frame would go to val, leaving nothing to train on
+        raise GeneratorError(f"--num_images must be at least 2 (a train and a val frame), got {settings.num_images}")
     if not 0 < settings.val_fraction <= 0.5:   # one val frame per round(1/F): F above 0.5 leaves no train frame
         raise GeneratorError(f"--val_fraction must be in (0, 0.5] (Ultralytics needs a val split), "
                              f"got {settings.val_fraction}")
@@ -66,10 +66,12 @@ def validate(settings: GeneratorSettings, workers: int) -> None:
             raise GeneratorError(f"--{name} must be between 16 and 8192 pixels, got {value}")
     try:
         settings.intrinsics()
-        if settings.backgrounds_dir:
-            list_backgrounds(settings.backgrounds_dir)
-        if settings.hdri_dir:
-            list_hdris(settings.hdri_dir)
+        photos = list_backgrounds(settings.backgrounds_dir) if settings.backgrounds_dir else []
+        maps = list_hdris(settings.hdri_dir) if settings.hdri_dir else []
+        for flag, files in (("--backgrounds", photos), ("--hdri", maps)):
+            if bad := unreadable(files):
+                raise GeneratorError(f"{flag}: {len(bad)} of {len(files)} files are not the images their names say, "
+                                     f"e.g. {bad[0]}")
         pool = len(load_tools_dir(settings.tools_dir)) if settings.tools_dir else PARAMETRIC_TOOLS
         if settings.ranges.min_tools > pool:   # a MAX above it is only never reached
             raise GeneratorError(f"--tools MIN {settings.ranges.min_tools} is more than the {pool} instruments "
@@ -79,11 +81,22 @@ def validate(settings: GeneratorSettings, workers: int) -> None:
     except (ValueError, OSError) as err:
         raise GeneratorError(str(err)) from None
     out = Path(settings.out)
+    for flag, folder in (("--tools_dir", settings.tools_dir), ("--hands_dir", settings.hands_dir),
+                         ("--backgrounds", settings.backgrounds_dir), ("--hdri", settings.hdri_dir)):
+        if folder and out.resolve().is_relative_to(Path(folder).resolve()):
+            raise GeneratorError(f"--out {out} lies inside {flag} {folder}: the frames would become part of that "
+                                 "input (and change it under a resumed run); choose another --out")
+    if out.exists() and not out.is_dir():
+        raise GeneratorError(f"--out {out} is a file; give a folder for the dataset")
+    check_writable(out)
+
+
+def check_writable(out: Path) -> None:
+    """Make --out and write a file in it; the file's name is this run's own, as shards start at the same time."""
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write_test"
-        probe.write_text("ok")
-        probe.unlink()
+        with tempfile.TemporaryFile(dir=out):
+            pass
     except OSError as err:
         raise GeneratorError(f"--out {out}: not writable ({err.strerror or err})") from None
 
@@ -113,7 +126,7 @@ def check_resume(settings: GeneratorSettings) -> None:
     path = Path(settings.out) / CONFIG_NAME
     ident = settings.dataset_identity()
     if path.is_file():
-        recorded = json.loads(path.read_text())
+        recorded = read_record(path)
         # identity keys added since that folder was started: its full settings were recorded beside it
         old = {**{k: v for k, v in recorded.get("settings", {}).items() if k in IDENTITY_KEYS},
                **recorded.get("identity", {})}
@@ -222,15 +235,35 @@ def _tail(log_path: Path, n: int = 3) -> str:
     return " | ".join(text[-n:])
 
 
+def read_record(path: Path) -> dict:
+    """A folder's generator_config.json as written by `check_resume`; a one-line error for a file that is none."""
+    try:
+        recorded = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise GeneratorError(f"{path} is not a generator record ({err}); render into a new --out") from None
+    if not isinstance(recorded, dict) or not ({"identity", "settings"} & set(recorded)):
+        raise GeneratorError(f"{path} is not a generator record (no settings); render into a new --out")
+    return recorded
+
+
 def recorded_settings(out: str | Path) -> GeneratorSettings:
     """The settings a folder's first render run recorded (what `--merge` assembles with)."""
     path = Path(out) / CONFIG_NAME
     if not path.is_file():
         raise GeneratorError(f"{out} holds no rendered frames to merge (no {CONFIG_NAME}); render the shards first")
     try:
-        return dataclasses.replace(GeneratorSettings.from_json(json.loads(path.read_text())["settings"]), out=str(out))
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        return dataclasses.replace(GeneratorSettings.from_json(read_record(path)["settings"]), out=str(out))
+    except (KeyError, TypeError) as err:
         raise GeneratorError(f"{path} is not a generator record ({err}); render into a new --out") from None
+
+
+def check_rendered(out: Path, num_images: int, remedy: str) -> None:
+    """Every frame of a run is there (`frame_done`), else an error ending in `remedy`: until then no dataset
+    may be assembled, or a half-made one would look complete."""
+    missing = [i for i in range(num_images) if not frame_done(out, i)]
+    if missing:
+        raise GeneratorError(f"{len(missing)} of the {num_images} frames of {out} are not rendered yet "
+                             f"(first: {missing[0]}); {remedy}")
 
 
 def render_pending(settings: GeneratorSettings, shard: tuple[int, int] | None, workers: int) -> None:
@@ -274,13 +307,21 @@ def run(out: str = "output", num_images: int = 1000, seed: int = 0, val_fraction
                   f"python synthetic_data_generator.py --out {out} --merge")
             return Path(settings.out)
     out_path = Path(settings.out)
-    missing = [i for i in range(settings.num_images) if not frame_done(out_path, i)]
-    if missing:
-        raise GeneratorError(f"{len(missing)} of {settings.num_images} frames are not rendered yet "
-                             f"(first: {missing[0]}); run the remaining shards first")
+    check_rendered(out_path, settings.num_images, "run the remaining shards first")
     remove_leftovers(out_path)   # every frame is there: no run is writing any more
     from data_generation.build_datasets import run as build_datasets
 
     build_datasets(out=str(out_path), seed=settings.seed, val_fraction=settings.val_fraction,
                    amodal=settings.amodal, num_images=settings.num_images)
+    record_amodal(out_path, settings.amodal)
     return out_path
+
+
+def record_amodal(out: Path, amodal: bool) -> None:
+    """Masks are assembled, not rendered, so a rerun may change --amodal: the record follows the last
+    assembly, which `--merge` and `build_datasets.py` then repeat instead of flipping the masks back."""
+    path = out / CONFIG_NAME
+    recorded = read_record(path)
+    if recorded.get("settings", {}).get("amodal") != amodal:
+        recorded.setdefault("settings", {})["amodal"] = amodal
+        write_json(path, recorded, indent=2)

@@ -88,6 +88,8 @@ def run(renders: str | os.PathLike, out: str | os.PathLike, backgrounds: str | o
     PNGs without an 8-bit alpha channel (instance or depth maps beside the renders) are skipped.
     Raises ValueError for unusable input."""
     renders, out = Path(renders), Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder for the pasted images")
     files = select_renders(renders, Path(coco) if coco else None)
     photos = list_backgrounds(backgrounds) if backgrounds else []
     light = kelvin_to_rgb(kelvin) if kelvin else None
@@ -131,7 +133,7 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
 def main(opt: argparse.Namespace) -> None:
     try:
         run(**vars(opt))
-    except ValueError as e:
+    except (FileNotFoundError, ValueError) as e:
         raise SystemExit(f"paste_on_backgrounds: error: {e}") from None
 
 

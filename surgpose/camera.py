@@ -3,11 +3,15 @@ Blender's (x right, y up, looking down -z), so keypoints are projected exactly t
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+#: Widest field of view a camera file may give (across the image's width or height).
+MAX_FOV_DEG = 160
 
 #: OpenCV camera axes expressed in Blender camera axes (and back: the matrix is its own inverse).
 CV_TO_BLENDER = np.diag([1.0, -1.0, -1.0, 1.0])
@@ -63,6 +67,13 @@ def load_intrinsics(path: str | os.PathLike) -> Intrinsics:
                          'expected {"width", "height", "fx", "fy", "cx", "cy"}') from None
     if intr.width < 16 or intr.height < 16 or intr.fx <= 0 or intr.fy <= 0:
         raise ValueError(f"camera file {path}: size must be >= 16 px and focal lengths positive")
+    widest = 2 * math.degrees(math.atan(max(intr.width / intr.fx, intr.height / intr.fy) / 2))
+    if widest > MAX_FOV_DEG:   # Blender also refuses lenses under 1 mm
+        raise ValueError(f"camera file {path}: fx {intr.fx:g}, fy {intr.fy:g} px on {intr.width}x{intr.height} "
+                         f"give a {widest:.0f} deg field of view (at most {MAX_FOV_DEG}); are they in pixels?")
+    if not (0 <= intr.cx <= intr.width and 0 <= intr.cy <= intr.height):
+        raise ValueError(f"camera file {path}: the principal point ({intr.cx:g}, {intr.cy:g}) lies outside the "
+                         f"{intr.width}x{intr.height} image")
     return intr
 
 

@@ -73,7 +73,7 @@ def test_add_blood_reddens_and_is_pure():
 
 
 def test_list_backgrounds(tmp_path):
-    with pytest.raises(ValueError, match=f"^no images in {tmp_path / 'missing'}$"):
+    with pytest.raises(FileNotFoundError, match=f"^folder not found: {tmp_path / 'missing'}$"):
         list_backgrounds(tmp_path / "missing")
     with pytest.raises(ValueError, match="^no images in "):
         list_backgrounds(tmp_path)

@@ -181,6 +181,11 @@ def test_cli_bad_input_fails_with_one_line(renders, tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1
     result = cli("--renders", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out"))
     assert result.returncode != 0 and "renders folder not found" in result.stderr
+    result = cli("--renders", str(renders), "--out", str(renders / "000000.png"))
+    assert result.stderr.strip().splitlines() == [f"paste_on_backgrounds: error: --out {renders / '000000.png'} is a "
+                                                  "file; give a folder for the pasted images"]
+    result = cli("--renders", str(renders), "--out", str(tmp_path / "out"), "--backgrounds", str(tmp_path / "none"))
+    assert result.stderr.strip().splitlines() == [f"paste_on_backgrounds: error: folder not found: {tmp_path / 'none'}"]
     result = cli("--renders", str(renders), "--out", str(tmp_path / "out"), "--jpg_quality", "0")
     assert result.returncode == 2 and "--jpg_quality must be in 1..100" in result.stderr
 

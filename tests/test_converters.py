@@ -7,6 +7,7 @@ clean up after frames that disappear. The CLIs must give the same labels from th
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import shutil
 import subprocess
@@ -214,6 +215,9 @@ def test_rerun_is_identical_and_removes_stale_frames(tmp_path):
     build_datasets.run(str(tmp_path), val_fraction=0.5)
     assert snapshot(tmp_path) == first
 
+    with pytest.raises(ValueError, match="6 frames split as 0 train and 6 val .* each split needs a frame"):
+        build_datasets.run(str(tmp_path), val_fraction=0.9)
+    build_datasets.run(str(tmp_path), val_fraction=0.5)
     gone = tmp_path / Layout.KEYPOINTS / "000004.json"
     gone.unlink()
     build_datasets.run(str(tmp_path), val_fraction=0.5, num_images=6)
@@ -274,6 +278,19 @@ def test_cli_in_a_generated_folder_splits_as_the_generator_recorded(tmp_path):
     assert cli("build_datasets.py", "--out", tmp_path, "--no_viz", "--seed", "0").returncode == 0
     assert sorted(p.name for p in (tmp_path / Layout.COMPOSITED / "val").iterdir()) == \
         sorted(r["image"] for r in build_datasets.run(str(tmp_path), seed=0, val_fraction=0.25, viz=False)["val"])
+
+    # another --amodal is recorded, so a later merge or plain rerun keeps those masks instead of flipping them back
+    assert cli("build_datasets.py", "--out", tmp_path, "--no_viz", "--no-amodal").returncode == 0
+    assert json.loads((tmp_path / CONFIG_NAME).read_text())["settings"]["amodal"] is False
+    assert cli("build_datasets.py", "--out", tmp_path, "--no_viz").returncode == 0
+    ann = load_coco(tmp_path / Layout.COCO / "coco_annotations.json").loadAnns([1])[0]
+    assert ann["area"] == frame(0)[1]["instances"][0]["area"]
+
+    # a frame the generator has not rendered yet (a shard still running): no dataset that looks complete
+    (tmp_path / Layout.KEYPOINTS / "000007.json").unlink()
+    result = cli("build_datasets.py", "--out", tmp_path, "--no_viz")
+    assert result.returncode != 0 and "1 of the 8 frames" in result.stderr and "not rendered yet" in result.stderr
+    assert cli("build_datasets.py", "--out", tmp_path, "--no_viz", "--num_images", "8").returncode == 0
 
 
 def cli(script: str, *args) -> subprocess.CompletedProcess:
@@ -341,3 +358,14 @@ def test_a_moved_dataset_still_resolves(built, tmp_path):
     data = check_det_dataset(str(moved / "data.yaml"))
     assert Path(data["train"]) == (moved / "images" / "train").resolve()
     assert len(list(Path(data["val"]).glob("*.jpg"))) == len(splits["val"])
+
+
+def test_frames_without_instruments_are_worth_a_warning(tmp_path, capsys):
+    """A camera 50 m away renders frames with nothing labelled: the dataset is made, with a warning."""
+    records = make_output(tmp_path, n=6)
+    build_datasets.run(str(tmp_path), val_fraction=0.5, viz=False)
+    assert "warning" not in capsys.readouterr().err
+    for index in range(4):
+        write_json(tmp_path / Layout.KEYPOINTS / f"{index:06d}.json", {**records[index], "instances": []})
+    build_datasets.run(str(tmp_path), val_fraction=0.5, viz=False)
+    assert "warning: 4 of 6 frames have no labelled instrument" in capsys.readouterr().err

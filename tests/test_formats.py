@@ -227,3 +227,6 @@ def test_draw_labels_and_predictions():
             "keypoints": [[50, 50, 0.9], [60, 60, 0.1], [0, 0, 0.0], [0, 0, 0.0], [0, 0, 0.0]]}
     out = draw_instances(blank.copy(), [pred, {**pred, "keypoints": []}], kpt_conf_thresh=0.5, legend=True)
     assert tuple(out[50, 50]) == schema.KEYPOINT_COLORS[0] and tuple(out[60, 60]) != schema.KEYPOINT_COLORS[1]
+    unsure = {**pred, "class": "tweezers", "score": 0.3}   # the same place, less confident (listed after, as predicted)
+    out = draw_instances(blank.copy(), [pred, unsure], draw_kpts=False)
+    assert tuple(out[11, 11]) == schema.CLASS_COLORS[schema.class_id("needle_holder")], "the surer tag on top"

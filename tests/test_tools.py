@@ -145,8 +145,9 @@ GOOD = {"class": "tweezers", "units": "m", "keypoints": {k: [0.01 * i, 0.002 * (
     json.dumps({**GOOD, "keypoints": {**GOOD["keypoints"], "tip_left": [1.0, 2.0]}}),
     json.dumps({**GOOD, "keypoints": {**GOOD["keypoints"], "tip_right": ["a", 0, 0]}}),
     json.dumps({**GOOD, "keypoints": {k: [0, 0, 0] for k in KEYPOINTS}}),
+    json.dumps({**GOOD, "keypoints": {**GOOD["keypoints"], "tip_left": [5.0, 5.0, 5.0]}}),
 ], ids=["missing", "not-json", "not-object", "unknown-class", "unknown-units", "no-keypoints",
-        "missing-keypoint", "two-coordinates", "not-numbers", "no-axis"])
+        "missing-keypoint", "two-coordinates", "not-numbers", "no-axis", "keypoint-off-the-mesh"])
 def test_bad_sidecar_raises_value_error_naming_the_file(tmp_path, sidecar):
     path = tmp_path / "my_tool.obj"
     make_tool("tweezers", np.random.default_rng(0)).export(path)
@@ -176,6 +177,9 @@ def test_tools_dir_errors(tmp_path):
         load_tools_dir(tmp_path / "absent")
     with pytest.raises(ValueError, match="unknown class"):
         make_tool("scalpel", np.random.default_rng(0))
+    (path,) = run(out=str(tmp_path / "upper"), count=1)
+    path.rename(path.with_suffix(".OBJ"))   # as some exporters name them
+    assert [t.class_name for t in load_tools_dir(tmp_path / "upper")] == [CLASSES[0]]
 
 
 def test_cli_exports_both_classes_as_a_script_and_a_module(tmp_path):
