@@ -286,9 +286,7 @@ def evaluate_coco(
         if any(len(k) != 3 * schema.NUM_KEYPOINTS for k in gt_kpts):
             raise ValueError(f"{annotations} keypoints are not {schema.NUM_KEYPOINTS} [x, y, v] triples "
                              f"({', '.join(schema.KEYPOINTS)})")
-        box_scaled = with_box_areas(gt)
-        with contextlib.redirect_stdout(io.StringIO()):
-            metrics.update(_cocoeval(box_scaled, box_scaled.loadRes(results), "keypoints"))
+        metrics.update(_cocoeval(with_box_areas(gt), dt, "keypoints"))   # the same detections, OKS on box areas
     if seg_results and any(a.get("segmentation") for a in gt.dataset["annotations"]):
         with contextlib.redirect_stdout(io.StringIO()):
             seg_dt = gt.loadRes(seg_results)
