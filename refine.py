@@ -87,10 +87,9 @@ def score(weights: str | Path, eval_real: str | Path | None, synthetic_data: str
     """The selection signal: real keypoint-labelled frames when given (seen as the pseudo-labelled frames were:
     with CLAHE when they had it), else synthetic validation pose mAP; both at the training size."""
     if eval_real:
-        pre = preprocess or {}
-        clahe = {"pre_clahe": True, "clahe_clip": pre.get("clahe_clip") or 2.0} if pre.get("clahe") else {}
+        clahe = clahe_flags(preprocess)
         metrics = evaluate.evaluate_real(weights, eval_real, imgsz=imgsz, device=device, **clahe)
-        return {"signal": "eval_real", "imgsz": imgsz, "pre_clahe": bool(clahe), "score": real_score(metrics),
+        return {"signal": "eval_real", "imgsz": imgsz, "pre_clahe": clahe["pre_clahe"], "score": real_score(metrics),
                 "metrics": metrics}
     if synthetic_data:
         metrics = evaluate.evaluate_yolo(weights, synthetic_data, imgsz=imgsz, device=device)
@@ -98,6 +97,12 @@ def score(weights: str | Path, eval_real: str | Path | None, synthetic_data: str
         return {"signal": "synthetic_val", "imgsz": imgsz, "score": metrics[main], "metrics": metrics}
     raise ValueError("refine.py needs --eval_real or --synthetic_data to choose between teacher and student: "
                      "a validation split of its own pseudo-labels cannot tell whether a round helped")
+
+
+def clahe_flags(preprocess: dict | None) -> dict[str, Any]:
+    """video.py's and evaluate.py's CLAHE arguments for a recorded preprocessing (`{clahe, clahe_clip}`)."""
+    pre = preprocess or {}
+    return {"pre_clahe": bool(pre.get("clahe")), "clahe_clip": pre.get("clahe_clip") or 2.0}
 
 
 def label_dirs(videos: Sequence[str | Path], out_dir: Path) -> list[Path]:
@@ -115,10 +120,8 @@ def pseudo_label(teacher: Path, sources: Sequence[dict], out_dir: Path, imgsz: i
     videos = [s["video"] for s in sources]
     pairs = []
     for source, labels in zip(sources, label_dirs(videos, out_dir)):
-        pre = source["preprocess"]
         video.run(weights=teacher, video=source["video"], out_dir=labels, imgsz=imgsz, conf=teacher_conf,
-                  device=device, export=None, pre_clahe=bool(pre.get("clahe")),
-                  clahe_clip=pre.get("clahe_clip") or 2.0, stride=source["stride"])
+                  device=device, export=None, stride=source["stride"], **clahe_flags(source["preprocess"]))
         pairs.append(f"{source['video']}::{labels}")
     return pairs
 
@@ -131,10 +134,11 @@ def curated_sources(data: str | Path) -> tuple[list[dict], dict]:
         raise FileNotFoundError(f"{report_path} not found: --self_train with --data needs a dataset written by "
                                 "curate_and_split.py (or pass --videos)")
     report = json.loads(report_path.read_text())
-    sources = [{"video": s["video"], "stride": int(s.get("stride") or 1),
-                "preprocess": {"clahe": bool((s.get("preprocess") or {}).get("clahe")),
-                               "clahe_clip": (s.get("preprocess") or {}).get("clahe_clip")}}
-               for s in report["sources"]]
+    sources = []
+    for source in report["sources"]:
+        pre = source.get("preprocess") or {}
+        sources.append({"video": source["video"], "stride": int(source.get("stride") or 1),
+                        "preprocess": {"clahe": bool(pre.get("clahe")), "clahe_clip": pre.get("clahe_clip")}})
     return sources, report.get("rules", {})
 
 

@@ -156,6 +156,18 @@ def test_later_rounds_relabel_each_video_as_it_was_curated(setup, tmp_path):
         == [1, 2]
 
 
+def test_clahe_of_the_curated_labels_reaches_relabelling_and_scoring(setup, tmp_path):
+    """Videos pseudo-labelled on CLAHE frames are relabelled with it, at their clip, and the rounds are scored
+    on CLAHE frames too."""
+    pre = {"clahe": True, "clahe_clip": 3.0}
+    refine.pseudo_label(setup["weights"], [{"video": str(setup["tiny"]["clip"]), "stride": 1, "preprocess": pre}],
+                        tmp_path, 64, "cpu", 0.001)
+    recorded = json.loads((tmp_path / "clip" / "run.json").read_text())["preprocess"]
+    assert (recorded["clahe"], recorded["clahe_clip"]) == (True, 3.0)
+    assert [refine.score(setup["weights"], setup["real"], None, 64, "cpu", p)["pre_clahe"] for p in (None, pre)] \
+        == [False, True]
+
+
 def test_clear_errors(setup, tmp_path):
     with pytest.raises(ValueError, match="--videos"):
         refine.run(base_weights=setup["weights"], synthetic_data=setup["tiny"]["pose"], project=str(tmp_path))
