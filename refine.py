@@ -37,7 +37,9 @@ import curate_and_split  # noqa: E402
 import evaluate  # noqa: E402
 import train  # noqa: E402
 import video  # noqa: E402
-from surgpose.cli import number, positive_float, positive_int, unit_interval, user_errors_in_one_line  # noqa: E402
+from surgpose.cli import (  # noqa: E402
+    available_device, non_negative_int, number, positive_float, positive_int, unit_interval, user_errors_in_one_line)
+from surgpose.curation import few_frames_warning  # noqa: E402
 from surgpose.files import write_json, write_text  # noqa: E402
 from surgpose.inference import load_model, repeated  # noqa: E402
 from surgpose.metrics import real_score  # noqa: E402
@@ -242,12 +244,15 @@ def run(
             real_yaml = work / "curated" / "data.yaml"
         else:
             real_yaml = Path(data)
-        if not train.image_list(train.read_dataset(real_yaml)["train"]):
+        n_real = len(train.image_list(train.read_dataset(real_yaml)["train"]))
+        if not n_real:
             print(f"round {k}: {real_yaml} holds no training frame (curation kept none); stopping (teacher kept)")
             state["rounds"].append({"round": k, "teacher": str(teacher), "data": str(real_yaml), "kept": False,
                                     "stopped": "no pseudo-labelled frame passed curation"})
             write_json(state_path, state, indent=2)
             break
+        if few := few_frames_warning("pose", n_real):
+            print(f"warning: round {k}: {real_yaml}: {few.removeprefix('pose: ')}")
         mixed = mix_datasets(real_yaml, synthetic_data, synthetic_fraction, seed + k, work / "mixed")
         last = work / "train" / "weights" / "last.pt"
         if last.is_file() and train.finished(last):   # trained before an interruption, not yet scored
@@ -304,10 +309,10 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--clahe_clip", type=float, default=2.0)
     p.add_argument("--imgsz", type=positive_int, default=640)
     p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--device", default="", help="'' auto, cpu, 0")
+    p.add_argument("--device", type=available_device, default="", help="'' auto, cpu, 0")
     p.add_argument("--lr0", type=positive_float, default=0.0005,
                    help="AdamW learning rate: low, to fine-tune conservatively")
-    p.add_argument("--freeze", type=int, default=10, help="freeze the first N layers (10: the whole backbone)")
+    p.add_argument("--freeze", type=non_negative_int, default=10, help="freeze the first N layers (10: the whole backbone)")
     p.add_argument("--val_split", type=SHARE, default=None,
                    help="share of curated frames held out in later rounds (whole videos, or time blocks for a single "
                         "video; default: as curate_and_split.py recorded with --data, else 0.2)")

@@ -135,16 +135,16 @@ def run(
     """
     out = Path(out_dir)
     reader = VideoReader(video, stride=stride)  # fails fast on a missing or undecodable video
+    total = min(filter(None, (len(reader), max_frames)), default=None)  # frames to process; may be unknown
     detector = Detector(weights, seg_weights, imgsz=imgsz, conf=conf, iou=iou, device=device, max_det=max_det,
                         retina_masks=retina_masks, scales=scales,
-                        export=resolve_export(export, device, calibration_frames=reader.frame_count),
+                        export=resolve_export(export, device, calibration_frames=total or 0),
                         frame_shape=reader.size[::-1],
                         calibration=video_calibration(video, pre_clahe, clahe_clip))
     if smooth and not track:
         track = TRACKERS[0]  # smoothing follows tracks
     tracker = Tracker(track) if track else None
     smoother = KeypointSmoother(kpt_conf=kpt_conf) if smooth else None
-    total = min(filter(None, (len(reader), max_frames)), default=None)  # for the progress bar; may be unknown
     record: dict[str, Any] = {
         "video": str(Path(video).resolve()),
         "fps": reader.fps,

@@ -115,6 +115,20 @@ DEFAULT_FPS = 25.0
 #: Where the pipeline stages frames before linking them into the datasets (removed at the end).
 STAGING = ".frames"
 
+#: Fewer kept training frames than this draw a warning: a student fine-tuned on a handful of pseudo-labelled
+#: frames (1-12 on the provided clips, mixed 1:1 with synthetic ones) scored within the seed spread of its
+#: teacher, and one frame's mistake (a binder clip labelled as an instrument) is repeated every batch.
+FEW_TRAIN_FRAMES = 20
+
+
+def few_frames_warning(task: str, n_train: int) -> str | None:
+    """The warning (with advice) for a curated dataset of `n_train` training frames, or None when enough."""
+    if n_train >= FEW_TRAIN_FRAMES:
+        return None
+    return (f"{task}: only {n_train} training frame{'s' if n_train != 1 else ''} kept (fewer than {FEW_TRAIN_FRAMES}): "
+            "a student learns little from so few; add videos, pseudo-label every frame (--stride 1), "
+            "or lower --min_conf_nh/--min_conf_t and check the review overlays (--save_frames)")
+
 
 def _rule(default: Any, help: str) -> Any:
     return field(default=default, metadata={"help": help})
@@ -964,7 +978,10 @@ def curate(pairs: Sequence[str], out_ds: str | Path, rules: CurationRules, pre_c
     for task, t in report["tasks"].items():
         if t["frames"]["kept"] == 0:
             warnings.append(f"{task}: no frame kept; loosen the rules (see the rejection counts)")
-        elif t["frames"]["val"] == 0 and rules.split > 0:
+            continue
+        if few := few_frames_warning(task, t["frames"]["train"]):
+            warnings.append(few)
+        if t["frames"]["val"] == 0 and rules.split > 0:
             warnings.append(f"{task}: no val frame kept; Ultralytics cannot validate on this dataset")
     write_json(out_ds / REPORT, report, indent=2)
     return report

@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import re
+import shlex
 import shutil
 import sys
 import tempfile
@@ -28,7 +29,7 @@ import numpy as np
 import yaml
 
 from surgpose import schema, yolo
-from surgpose.cli import positive_float, positive_int, unit_interval
+from surgpose.cli import available_device, positive_float, positive_int, unit_interval
 from surgpose.video_io import sample_frames, spread
 
 #: Exports that `Detector` can run, by the suffix each gets beside `<stem>.pt`. Ultralytics makes them with
@@ -57,7 +58,7 @@ def add_model_args(parser: argparse.ArgumentParser, exports: Sequence[str] = tup
     parser.add_argument("--imgsz", type=positive_int, default=640, help="inference size (pixels)")
     parser.add_argument("--conf", type=unit_interval, default=0.25, help=conf_help)
     parser.add_argument("--iou", type=unit_interval, default=0.7, help="NMS IoU threshold")
-    parser.add_argument("--device", default="", help="'' auto, cpu, 0, mps")
+    parser.add_argument("--device", type=available_device, default="", help="'' auto, cpu, 0, mps")
     parser.add_argument("--max_det", type=positive_int, default=300, help="maximum detections per image")
     parser.add_argument("--scales", type=positive_float, nargs="+", default=[1.0],
                         help="multi-scale inference: imgsz multipliers whose results are fused, e.g. 0.75 1 1.25")
@@ -183,6 +184,7 @@ def export_weights(weights: str | Path, fmt: str, imgsz: int, device: str = "cpu
         raise ValueError(f"--export needs PyTorch .pt weights, got {weights}")
     target = weights.with_name(weights.stem + EXPORTS[fmt])
     if target.exists() and target.stat().st_mtime >= weights.stat().st_mtime:
+        print(f"using the {fmt} export cached as {target}; {removal_hint(weights)}", file=sys.stderr)
         return target
     load_model(weights)  # missing, unreadable or foreign weights: an error naming the user's file, not a copy
     images = None
@@ -216,7 +218,23 @@ def export_weights(weights: str | Path, fmt: str, imgsz: int, device: str = "cpu
         if target.exists():
             shutil.rmtree(target) if target.is_dir() else target.unlink()
         shutil.move(staged, target)
+    if fmt == "int8" or images is None:   # the float export an int8 one starts from does not announce itself
+        print(f"made {target}; {removal_hint(weights)}", file=sys.stderr)
     return target
+
+
+def disk_size(path: Path) -> int:
+    """Bytes of a file, or of every file under a folder."""
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
+
+
+def removal_hint(weights: Path) -> str:
+    """Where the exports of `weights` are cached, their size, and the command that removes them (they are made
+    again when needed, and whenever the weights change)."""
+    cached = [p for p in (weights.with_name(weights.stem + suffix) for suffix in EXPORTS.values()) if p.exists()]
+    size = sum(map(disk_size, cached)) / 1e6
+    return (f"exports of {weights.name} cached beside it take {size:.0f} MB "
+            f"(remove: rm -r {' '.join(shlex.quote(str(p)) for p in cached)})")
 
 
 def export_metadata(path: Path) -> dict:

@@ -78,3 +78,22 @@ def test_other_key_value_arguments_reach_ultralytics():
     assert train.parse_opt(["--data", "d.yaml", "save_dir=out"]).overrides == {"save_dir": "out"}
     assert refine.parse_opt(["--base_weights", "w.pt", "base_strength=0.2", "max_strength=0.5"]).overrides == {
         "base_strength": 0.2, "max_strength": 0.5}
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a CUDA GPU")
+@pytest.mark.parametrize("script, argv", [
+    (train, ["--data", "d.yaml"]), (refine, ["--base_weights", "w.pt"]),
+    (predict, ["--weights", "w.pt", "--source", "s", "--out_dir", "o"]),
+    (video, ["--weights", "w.pt", "--video", "v.mp4", "--out_dir", "o"]), (evaluate, ["--weights", "w.pt", "--real", "r"]),
+], ids=lambda v: getattr(v, "__name__", None))
+def test_a_gpu_this_machine_lacks_is_one_line(script, argv, capsys, monkeypatch):
+    """Ultralytics answered --device 0 without CUDA with a many-line diagnostic, after loading the model."""
+    monkeypatch.setattr("sys.argv", [f"{script.__name__}.py"])
+    for device, message in (("0", "0: this machine has no CUDA GPU; use --device cpu"),
+                            ("cuda:1", "cuda:1: this machine has no CUDA GPU"),
+                            ("gpu", "expected '', cpu, mps or CUDA indices")):
+        with pytest.raises(SystemExit) as exit_info:
+            script.parse_opt([*argv, "--device", device])
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and f"argument --device: {message}" in err and err.count("error") == 1
+    assert script.parse_opt([*argv, "--device", "cpu"]).device == "cpu"

@@ -470,3 +470,18 @@ def test_out_ds_is_rewritten_whole_and_nothing_else_is_touched(clip, tmp_path):
     with pytest.raises(ValueError, match="curate_and_split.py did not write"):
         curate_and_split.run(pair=[f"{clip}::{pose_only}"], out_ds=mine)
     assert (mine / "images" / "train" / "000001.jpg").read_bytes() == b"not ours"
+
+
+def test_too_few_kept_training_frames_are_a_warning_with_advice(clip, tmp_path, capsys):
+    """A round of refine.py on 1 kept frame trained without a word; curation and refine now say so."""
+    labels = write_plain(tmp_path / "labels", clip.stem, predictions())
+    few = curate_and_split.run(pair=f"{clip}::{labels}", out_ds=tmp_path / "few", dup_thresh=0, split=0.2,
+                               max_per_video=6, min_track=1)
+    n_train = few["tasks"]["pose"]["frames"]["train"]
+    assert 0 < n_train < 20
+    warning = f"pose: only {n_train} training frames kept (fewer than 20)"
+    assert any(w.startswith(warning) for w in few["warnings"]) and f"warning: {warning}" in capsys.readouterr().out
+    enough = curate_and_split.run(pair=f"{clip}::{labels}", out_ds=tmp_path / "enough", dup_thresh=0, split=0,
+                                  min_track=1)
+    assert enough["tasks"]["pose"]["frames"]["train"] >= 20
+    assert not any("training frame" in w for w in enough["warnings"])

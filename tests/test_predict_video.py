@@ -261,15 +261,30 @@ def test_float_openvino_predicts_what_pytorch_predicts_in_a_fresh_process(data, 
     assert found, "the test model should find something"
 
 
-@pytest.mark.parametrize("frames, chosen", [(MIN_CALIBRATION_FRAMES - 1, "openvino"), (MIN_CALIBRATION_FRAMES, "int8")])
-def test_video_auto_export_is_int8_when_the_video_can_calibrate_it(pose_weights, tmp_path, frames, chosen):
+@pytest.mark.parametrize("frames, max_frames, stride, chosen", [
+    (MIN_CALIBRATION_FRAMES, None, 1, "int8"),
+    (2 * MIN_CALIBRATION_FRAMES, 3, 1, "openvino"),   # a long clip, but 3 frames asked for
+    (2 * MIN_CALIBRATION_FRAMES, None, 3, "openvino")], ids=["whole", "max_frames", "stride"])
+def test_video_auto_export_is_int8_when_the_frames_processed_can_calibrate_it(pose_weights, tmp_path, capsys, frames,
+                                                                              max_frames, stride, chosen):
+    """--export auto decides from the frames that will be processed, not the clip's length (--max_frames 30 on a
+    100-frame clip spent 80 s quantising); where the export is cached, and how to remove it, is said."""
     weights = own_copy(pose_weights, tmp_path / "w" / "best.pt")
     clip = write_clip(tmp_path / "clip.mp4", frames=frames)
     record = video.run(weights=weights, video=clip, out_dir=tmp_path / "out", imgsz=64, conf=LOW_CONF, device="cpu",
-                       max_frames=3)  # export="auto" is the default
-    assert record["model"]["export"] == chosen and record["frames_done"] == 3
+                       max_frames=max_frames, stride=stride)  # export="auto" is the default
+    assert record["model"]["export"] == chosen and record["frames_done"] == -(-frames // stride) if max_frames is None \
+        else record["frames_done"] == max_frames
     assert (weights.parent / f"best{EXPORTS[chosen]}").is_dir()
-    assert (weights.parent / "best_int8_openvino_model").is_dir() == (chosen == "int8")  # no INT8 from a short clip
+    assert (weights.parent / "best_int8_openvino_model").is_dir() == (chosen == "int8")  # no INT8 from a few frames
+    cached = sorted(str(p) for p in weights.parent.iterdir() if p.name != "best.pt")
+    hint = "exports of best.pt cached beside it take "
+    assert f"made {weights.parent / f'best{EXPORTS[chosen]}'}; {hint}" in capsys.readouterr().err
+    video.run(weights=weights, video=clip, out_dir=tmp_path / "again", imgsz=64, conf=LOW_CONF, device="cpu",
+              max_frames=max_frames, stride=stride)
+    err = capsys.readouterr().err
+    removal = err[err.index("(remove: rm -r "):].split(")")[0].split()[3:]
+    assert f"using the {chosen} export cached as" in err and sorted(removal) == cached
 
 
 def test_fixed_size_export_refuses_scales(data, pose_weights, tmp_path):
