@@ -43,6 +43,7 @@ from surgpose.cli import positive_float, user_errors_in_one_line  # noqa: E402
 from surgpose.files import write_json  # noqa: E402
 from surgpose.geometry import xyxy_to_xywh  # noqa: E402
 from surgpose.inference import (  # noqa: E402
+    DOUBLE_BOX_COVER,
     EXPORTS,
     Detector,
     add_model_args,
@@ -105,6 +106,7 @@ def evaluate_real(
     export: str | None = None,
     pre_clahe: bool = False,
     clahe_clip: float = 2.0,
+    double_box_cover: float = DOUBLE_BOX_COVER,
     labels: dict | None = None,
     max_box: float = MAX_BOX,
 ) -> dict[str, Any]:
@@ -128,7 +130,7 @@ def evaluate_real(
             raise FileNotFoundError(f"{len(missing)} labelled images missing from {image_dir} "
                                     f"(e.g. {', '.join(missing[:3])})")
         detector = Detector(path, imgsz=imgsz, conf=conf, iou=iou, device=device, max_det=max_det, scales=scales,
-                            export=export)
+                            export=export, double_box_cover=double_box_cover)
         predictions = predict_files(detector, files, pre_clahe, clahe_clip, desc=f"evaluate {path.name}")
     return {"weights": str(weights), "source": "predictions" if is_predictions(path) else "model",
             **score_real(predictions, labels, conf, max_box)}
@@ -235,6 +237,7 @@ def evaluate_coco(
     export: str | None = None,
     pre_clahe: bool = False,
     clahe_clip: float = 2.0,
+    double_box_cover: float = DOUBLE_BOX_COVER,
 ) -> dict[str, Any]:
     """pycocotools mAP of a model (run at conf 0.001) or predictions.json on a COCO file: bbox always,
     keypoints when predictions and labels have them, segm when predictions have polygons."""
@@ -270,7 +273,7 @@ def evaluate_coco(
         files = {Path(img["file_name"]).name: resolve_coco_image(img["file_name"], annotations, images)
                  for img in imgs}
         detector = Detector(path, imgsz=imgsz, conf=MAP_CONF, iou=iou, device=device, max_det=max_det,
-                            scales=scales, export=export)
+                            scales=scales, export=export, double_box_cover=double_box_cover)
         task = detector.tasks[0]
         predictions = predict_files(detector, files, pre_clahe, clahe_clip, desc=f"evaluate {path.name}")
     results = coco_results(predictions, imgs, cat_ids)
@@ -317,7 +320,8 @@ def format_table(document: dict) -> str:
     if document["mode"] == "real":
         header = ["weights", "class", "GT", "recall", "tips",
                   *[f"tip@{t * 100:g}%" for t in PCK_THRESHOLDS], "joints",
-                  *[f"joint@{t * 100:g}%" for t in PCK_THRESHOLDS], "med px", "FP/img", "score"]
+                  *[f"joint@{t * 100:g}%" for t in PCK_THRESHOLDS], "med px", "FP/img", "tips off", "as other",
+                  "no box", "score"]
         rows = []
         for res in document["results"]:
             for cls, m in [*res["classes"].items(), (ALL, res[ALL])]:
@@ -325,6 +329,7 @@ def format_table(document: dict) -> str:
                              *[_fmt(m[pck_key("tip", t)]) for t in PCK_THRESHOLDS], _fmt(m["joints"]),
                              *[_fmt(m[pck_key("joint", t)]) for t in PCK_THRESHOLDS],
                              _fmt(m["median_tip_err_px"], 1), _fmt(m["fp_per_image"], 2),
+                             *[_fmt(m["outcomes"][k]) for k in ("tips_off", "other_class", "no_box")],
                              _fmt(res["score"]) if cls == ALL else ""])
         return _table(header, rows)
     keys = [k for k in ("box_map50", "box_map50_95", "pose_map50", "pose_map50_95", "mask_map50", "mask_map50_95")
@@ -350,6 +355,7 @@ def run(
     export: str | None = None,
     pre_clahe: bool = False,
     clahe_clip: float = 2.0,
+    double_box_cover: float = DOUBLE_BOX_COVER,
     split: str = "val",
     max_box: float = MAX_BOX,
     verbose: bool = True,
@@ -365,7 +371,7 @@ def run(
     paths = check_weights(weights)
     export = None if export in (None, "none") else export
     common = dict(imgsz=imgsz, iou=iou, device=device, max_det=max_det, scales=scales, export=export,
-                  pre_clahe=pre_clahe, clahe_clip=clahe_clip)
+                  pre_clahe=pre_clahe, clahe_clip=clahe_clip, double_box_cover=double_box_cover)
     if real is not None:
         mode = "real"
         labels = load_real_labels(real)
@@ -378,7 +384,8 @@ def run(
         if data.suffix.lower() in (".yaml", ".yml"):
             mode = "yolo"
             ignored = [flag for flag, given in (("--scales", tuple(scales) != (1.0,)), ("--export", export is not None),
-                                                ("--pre_clahe", pre_clahe), ("--max_det", max_det != 300)) if given]
+                                                ("--pre_clahe", pre_clahe), ("--max_det", max_det != 300),
+                                                ("--double_box_cover", double_box_cover != DOUBLE_BOX_COVER)) if given]
             if ignored:
                 raise ValueError(f"{', '.join(ignored)}: Ultralytics val on a data.yaml takes none of these; "
                                  "score the dataset's COCO json (coco_data/annotations_val.json) to use them")

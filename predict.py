@@ -28,6 +28,7 @@ from surgpose.cli import user_errors_in_one_line  # noqa: E402
 from surgpose.draw import draw_instances  # noqa: E402
 from surgpose.files import write_image, write_json  # noqa: E402
 from surgpose.inference import (  # noqa: E402
+    DOUBLE_BOX_COVER,
     LABEL_DIRS,
     Detector,
     add_inference_args,
@@ -99,6 +100,7 @@ def run(
     max_det: int = 300,
     retina_masks: bool = False,
     scales: Sequence[float] = (1.0,),
+    double_box_cover: float = DOUBLE_BOX_COVER,
     export: str | None = None,
     pre_clahe: bool = False,
     clahe_clip: float = 2.0,
@@ -110,7 +112,7 @@ def run(
     out = Path(out_dir)
     files = list_images(source)
     detector = Detector(weights, seg_weights, imgsz=imgsz, conf=conf, iou=iou, device=device, max_det=max_det,
-                        retina_masks=retina_masks, scales=scales,
+                        retina_masks=retina_masks, scales=scales, double_box_cover=double_box_cover,
                         export=resolve_export(export, device, calibration_frames=len(files)),
                         calibration=image_calibration(files, pre_clahe, clahe_clip))
     replace_earlier_run(out, files)

@@ -41,6 +41,7 @@ from surgpose.cli import positive_int, user_errors_in_one_line  # noqa: E402
 from surgpose.draw import draw_instances  # noqa: E402
 from surgpose.files import write_image, write_json, write_text  # noqa: E402
 from surgpose.inference import (  # noqa: E402
+    DOUBLE_BOX_COVER,
     LABEL_DIRS,
     TRACKERS,
     Detector,
@@ -114,6 +115,7 @@ def run(
     max_det: int = 300,
     retina_masks: bool = False,
     scales: Sequence[float] = (1.0,),
+    double_box_cover: float = DOUBLE_BOX_COVER,
     export: str | None = "auto",
     pre_clahe: bool = False,
     clahe_clip: float = 2.0,
@@ -137,7 +139,7 @@ def run(
     reader = VideoReader(video, stride=stride)  # fails fast on a missing or undecodable video
     total = min(filter(None, (len(reader), max_frames)), default=None)  # frames to process; may be unknown
     detector = Detector(weights, seg_weights, imgsz=imgsz, conf=conf, iou=iou, device=device, max_det=max_det,
-                        retina_masks=retina_masks, scales=scales,
+                        retina_masks=retina_masks, scales=scales, double_box_cover=double_box_cover,
                         export=resolve_export(export, device, calibration_frames=total or 0),
                         frame_shape=reader.size[::-1],
                         calibration=video_calibration(video, pre_clahe, clahe_clip))

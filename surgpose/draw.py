@@ -42,11 +42,9 @@ def draw_instances(image: np.ndarray, instances: list[dict], draw_masks: bool = 
         if draw_kpts and inst.get("keypoints"):
             _keypoints(image, inst["keypoints"], "score" in inst, kpt_conf_thresh, thick, radius)
     if draw_labels:
-        for inst in instances:
-            if inst.get("bbox"):
-                text = inst["class"] + (f" {inst['score']:.2f}" if "score" in inst else "")
-                x1, y1 = (int(round(v)) for v in inst["bbox"][:2])
-                _tag(image, text, (x1, y1), _color(inst), s)
+        markers = [_square(kp, radius + 1) for inst in instances if draw_kpts
+                   for kp in _shown_keypoints(inst, kpt_conf_thresh)]
+        _place_tags(image, [inst for inst in reversed(instances) if inst.get("bbox")], markers, s)
     if legend:
         _legend(image, s, radius)
     return image
@@ -61,9 +59,18 @@ def _polygons(inst: dict) -> list[np.ndarray]:
     return [np.round(np.asarray(p, float)).astype(np.int32).reshape(-1, 1, 2) for p in polys if len(p) >= 3]
 
 
+def _is_shown(kp: list, is_prediction: bool, thresh: float) -> bool:
+    """A predicted keypoint at or above the confidence threshold, a labelled one unless v=0."""
+    return kp[2] >= thresh if is_prediction else kp[2] > 0
+
+
+def _shown_keypoints(inst: dict, thresh: float) -> list[list]:
+    return [kp for kp in inst.get("keypoints") or [] if _is_shown(kp, "score" in inst, thresh)]
+
+
 def _keypoints(image: np.ndarray, keypoints: list, is_prediction: bool, thresh: float, thick: int,
                radius: int) -> None:
-    shown = [kp[2] >= thresh if is_prediction else kp[2] > 0 for kp in keypoints]
+    shown = [_is_shown(kp, is_prediction, thresh) for kp in keypoints]
     pts = [(int(round(kp[0])), int(round(kp[1]))) for kp in keypoints]
     for a, b in SKELETON:  # dark under-stroke keeps the white line readable on bright metal
         if shown[a] and shown[b]:
@@ -91,15 +98,53 @@ def _text_size(text: str, s: float) -> tuple[int, int, int, float, int]:
     return w, h, base, scale, th
 
 
-def _tag(image: np.ndarray, text: str, org: tuple[int, int], color, s: float) -> None:
-    """Text on a filled box in `color`, sitting on top of `org` (below it at the image's top edge)."""
-    w, h, base, scale, th = _text_size(text, s)
-    pad = max(2, round(3 * s))
-    x = min(max(org[0], 0), max(0, image.shape[1] - w - 2 * pad))
-    y = org[1] if org[1] >= h + base + 2 * pad else org[1] + h + base + 2 * pad
-    cv2.rectangle(image, (x, y - h - base - 2 * pad), (x + w + 2 * pad, y), color, -1)
-    ink = BLACK if sum(color) > 400 else WHITE
-    cv2.putText(image, text, (x + pad, y - base - pad), FONT, scale, ink, th, cv2.LINE_AA)
+Rect = tuple[int, int, int, int]   # x1, y1, x2, y2
+
+
+def _square(kp: list, half: int) -> Rect:
+    x, y = int(round(kp[0])), int(round(kp[1]))
+    return x - half, y - half, x + half, y + half
+
+
+def _overlap(a: Rect, b: Rect) -> int:
+    return max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
+def tag_layout(shape: tuple[int, ...], instances: list[dict], markers: list[Rect], s: float) -> list[Rect]:
+    """Where each instance's tag goes (in the order given: most confident first): at the first of its box's
+    corners (above its top-left, then inside it, then the other corners) where it hides no earlier tag and no
+    keypoint marker, clamped into the image; where every corner collides, at the one that hides least. Tags of
+    nested boxes (one instrument named twice) so never cover each other, and each stays at its own box."""
+    height, width = shape[:2]
+    taken, rects = list(markers), []
+    for inst in instances:
+        w, h, base, _, _ = _text_size(_tag_text(inst), s)
+        pad = max(2, round(3 * s))
+        tw, tall = w + 2 * pad, h + base + 2 * pad
+        x1, y1, x2, y2 = (int(round(v)) for v in inst["bbox"])
+        corners = [(x1, y1 - tall), (x1, y1), (x2 - tw, y1 - tall), (x2 - tw, y1), (x1, y2), (x1, y2 - tall),
+                   (x2 - tw, y2), (x2 - tw, y2 - tall)]
+        options = [(x, y, x + tw, y + tall) for x, y in
+                   ((min(max(x, 0), max(0, width - tw)), min(max(y, 0), max(0, height - tall))) for x, y in corners)]
+        hidden = [sum(_overlap(r, t) for t in taken) for r in options]
+        rects.append(options[hidden.index(min(hidden))])
+        taken.append(rects[-1])
+    return rects
+
+
+def _tag_text(inst: dict) -> str:
+    return inst["class"] + (f" {inst['score']:.2f}" if "score" in inst else "")
+
+
+def _place_tags(image: np.ndarray, instances: list[dict], markers: list[Rect], s: float) -> None:
+    """Text on a filled box in each instance's colour, where `tag_layout` puts it."""
+    for inst, (x1, y1, x2, y2) in zip(instances, tag_layout(image.shape, instances, markers, s)):
+        _, _, base, scale, th = _text_size(_tag_text(inst), s)
+        pad = max(2, round(3 * s))
+        color = _color(inst)
+        cv2.rectangle(image, (x1, y1), (x2, y2), color, -1)
+        cv2.putText(image, _tag_text(inst), (x1 + pad, y2 - base - pad), FONT, scale, BLACK if sum(color) > 400 else WHITE,
+                    th, cv2.LINE_AA)
 
 
 def _legend(image: np.ndarray, s: float, radius: int) -> None:

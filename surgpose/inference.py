@@ -29,7 +29,7 @@ import numpy as np
 import yaml
 
 from surgpose import schema, yolo
-from surgpose.cli import available_device, positive_float, positive_int, unit_interval
+from surgpose.cli import available_device, number, positive_float, positive_int, unit_interval
 from surgpose.video_io import sample_frames, spread
 
 #: Exports that `Detector` can run, by the suffix each gets beside `<stem>.pt`. Ultralytics makes them with
@@ -47,6 +47,12 @@ MIN_CALIBRATION_FRAMES = 32
 #: Largest outline change allowed when simplifying predicted mask polygons (original pixels).
 POLYGON_TOLERANCE_PX = 1.0
 
+#: Inference drops an instance whose box and a higher-scoring box of the same class nest, the smaller lying at
+#: least this fraction inside the larger: one instrument boxed twice (the jaws alone beside the whole tool),
+#: which Ultralytics' per-class NMS at IoU 0.7 lets through. Curation's `double_box` rule, at inference; chosen
+#: on oss_dev (models/README.md); above 1: off.
+DOUBLE_BOX_COVER = 0.9
+
 #: Trackers that run on plain detections (the others hook into Ultralytics' predictor internals).
 TRACKERS = ("bytetrack.yaml", "botsort.yaml")
 
@@ -60,6 +66,9 @@ def add_model_args(parser: argparse.ArgumentParser, exports: Sequence[str] = tup
     parser.add_argument("--iou", type=unit_interval, default=0.7, help="NMS IoU threshold")
     parser.add_argument("--device", type=available_device, default="", help="'' auto, cpu, 0, mps")
     parser.add_argument("--max_det", type=positive_int, default=300, help="maximum detections per image")
+    parser.add_argument("--double_box_cover", type=number(float, 0.0, low_open=False), default=DOUBLE_BOX_COVER,
+                        help="drop a box nested this much inside a higher-scoring box of the same class (one "
+                             "instrument boxed twice); above 1: keep all")
     parser.add_argument("--scales", type=positive_float, nargs="+", default=[1.0],
                         help="multi-scale inference: imgsz multipliers whose results are fused, e.g. 0.75 1 1.25")
     help_auto = (f"auto: on CPU int8 when the input has {MIN_CALIBRATION_FRAMES}+ frames, else openvino; PyTorch on GPU"
@@ -426,6 +435,14 @@ def box_cover(a: Sequence[float], b: Sequence[float]) -> float:
     return box_intersection(a, b) / smaller if smaller > 0 else 0.0
 
 
+def nested_duplicates(instances: Sequence[dict], cover: float = DOUBLE_BOX_COVER) -> list[bool]:
+    """For each instance, whether a higher-scoring instance of its class has a box nesting with its own (the
+    smaller at least `cover` inside the larger): a second box on one instrument (ties: the earlier wins)."""
+    rank = [(inst.get("score", 0.0), -k) for k, inst in enumerate(instances)]
+    return [any(rank[j] > rank[k] and other["class"] == inst["class"] and box_cover(other["bbox"], inst["bbox"]) >= cover
+                for j, other in enumerate(instances)) for k, inst in enumerate(instances)]
+
+
 def _fuse_cluster(members: list[dict], n_sources: int) -> dict:
     """Score-weighted average of boxes and keypoints; polygon of the best member that has one."""
     scores = np.array([m["score"] for m in members])
@@ -483,13 +500,13 @@ class Detector:
                  conf: float = 0.25, iou: float = 0.7, device: str = "", max_det: int = 300,
                  retina_masks: bool = False, scales: Sequence[float] = (1.0,), export: str | None = None,
                  fuse_iou: float = 0.55, calibration: Callable[[], Sequence[np.ndarray]] | None = None,
-                 frame_shape: tuple[int, int] | None = None):
+                 frame_shape: tuple[int, int] | None = None, double_box_cover: float = DOUBLE_BOX_COVER):
         """`frame_shape` (height, width) of the images to come, when known (a video), warms the models up on
         that shape: a dynamic export compiles per input shape, about 0.1 s that the first frame would pay."""
         self.sizes = list(dict.fromkeys(stride_multiple(imgsz * s) for s in scales))  # distinct sizes only
         self.options = dict(conf=conf, iou=iou, device=device, max_det=max_det, retina_masks=retina_masks,
                             verbose=False)
-        self.conf = conf
+        self.conf, self.double_box_cover = conf, double_box_cover
         export = resolve_export(export, device)
         self.fuse_iou = fuse_iou
         self.weights = [str(w) for w in check_weights([w for w in (weights, seg_weights) if w])]
@@ -519,11 +536,13 @@ class Detector:
         per_model = [fuse_instances([results_to_instances(model.predict(image, imgsz=size, **self.options)[0])
                                      for size in self.sizes], self.fuse_iou)
                      for model in self.models]
-        return [inst for inst in fuse_instances(per_model, self.fuse_iou) if inst["score"] >= self.conf]
+        fused = [inst for inst in fuse_instances(per_model, self.fuse_iou) if inst["score"] >= self.conf]
+        return [inst for inst, twice in zip(fused, nested_duplicates(fused, self.double_box_cover)) if not twice]
 
     def describe(self) -> dict:
         """What ran, for the run record."""
         return {"weights": self.weights, "export": self.export, "tasks": self.tasks, "imgsz": self.sizes,
+                "double_box_cover": self.double_box_cover,
                 **{k: v for k, v in self.options.items() if k != "verbose"}}
 
 

@@ -31,6 +31,9 @@ Metrics, per class and over all classes (`all`):
   `joint`); `joints` is the denominator, None for tweezers.
 * `median_tip_err_px`: median pixel distance over matched tips of detected tools (None without any).
 * `fp_per_image`: predictions matched to no GT tool (nor ignored), per labelled image.
+* `outcomes`: how each GT tool went, for error analysis: `found` (tips within 5 %, or no tips to judge),
+  `tips_off` (found, but a tip beyond 5 % or no keypoints), `other_class` (missed, but a prediction of
+  another class covers it: a tweezers boxed as a needle holder) and `no_box` (nothing covers it).
 
 Predicted keypoints are used whatever their confidence: the position is the model's answer.
 `real_score` folds this into one number for model selection.
@@ -63,6 +66,9 @@ JOINT_IDX = schema.KEYPOINTS.index("joint")
 JOINT_CLASS = "needle_holder"
 
 ALL = "all"
+
+#: What became of a GT tool (see `outcomes` in the module docstring).
+OUTCOMES = ("found", "tips_off", "other_class", "no_box")
 
 
 def pck_key(kind: str, t: float) -> str:
@@ -201,6 +207,10 @@ def match_image(instances: list[dict], label: dict, conf: float = 0.25, max_box:
         if extra is not None:
             unmatched.remove(extra)
             ignored.append(extra)
+    def covered_by_other_class(tool: dict) -> bool:
+        return any(p["class"] != tool["class"] and 2 * _covered(p["bbox"], tool["points"], pad) > len(tool["points"])
+                   and math.hypot(p["bbox"][2] - p["bbox"][0], p["bbox"][3] - p["bbox"][1]) <= largest for p in preds)
+
     results = []
     for tool, pred in zip(tools, owner):
         kpts = pred["keypoints"] if pred is not None and pred.get("keypoints") else None
@@ -209,10 +219,15 @@ def match_image(instances: list[dict], label: dict, conf: float = 0.25, max_box:
             errs = tip_errors(tool["tips"], [kpts[i][:2] for i in TIP_IDX]) if kpts else [None, None]
             tips = [None if e is None else round(e, 2) for e, g in zip(errs, tool["tips"]) if g is not None]
         joint = _dist(tool["joint"], kpts[JOINT_IDX][:2]) if tool["joint"] is not None and kpts else None
+        if pred is None:
+            outcome = "other_class" if covered_by_other_class(tool) else "no_box"
+        else:
+            within = max(PCK_THRESHOLDS) * label["diagonal"]
+            outcome = "found" if all(e is not None and e <= within for e in tips) else "tips_off"
         results.append({"class": tool["class"], "ordered": tool["ordered"], "detected": pred is not None,
                         "score": None if pred is None else pred["score"], "tip_err_px": tips,
                         "joint_labelled": tool["joint"] is not None,
-                        "joint_err_px": None if joint is None else round(joint, 2)})
+                        "joint_err_px": None if joint is None else round(joint, 2), "outcome": outcome})
     return {"tools": results,
             "false_detections": {cls: sum(p["class"] == cls for p in unmatched) for cls in schema.CLASSES},
             "ignored": len(ignored)}
@@ -236,6 +251,7 @@ def _summary(tools: list[tuple[dict, float]], false_detections: int, n_images: i
     out["matched_tips"] = len(tip_errs)
     out["false_detections"] = false_detections
     out["fp_per_image"] = false_detections / n_images if n_images else None
+    out["outcomes"] = {kind: sum(t["outcome"] == kind for t, _ in tools) for kind in OUTCOMES}
     return out
 
 

@@ -373,3 +373,16 @@ def test_oss_dev_format(real_dir, pose_weights, tmp_path):
     nh = res["classes"]["needle_holder"]
     assert nh["gt_tools"] > 0 and nh["tips"] > 0 and nh["joints"] > 0
     assert 0 <= res["score"] <= 1 and res["all"]["fp_per_image"] >= 0
+
+
+def test_outcomes_say_how_each_tool_was_missed():
+    """Error analysis: a tweezers boxed as a needle holder, one not boxed at all, tips 60 px off (beyond 5 %)."""
+    labels = labels_of({"a.jpg": {"needle_holder": tool(NH["keypoints_ordered"]), "tweezers": tool(TW["keypoints_ordered"])},
+                        "b.jpg": {"needle_holder": tool(NH["keypoints_ordered"]), "tweezers": tool(TW["keypoints_ordered"])}})
+    m = score_real({"a.jpg": [perfect("needle_holder", NH["keypoints_ordered"]),
+                              perfect("needle_holder", TW["keypoints_ordered"], score=0.8)],
+                    "b.jpg": [perfect("needle_holder", NH["keypoints_ordered"], dx=60)]}, labels)
+    assert m["classes"]["tweezers"]["outcomes"] == {"found": 0, "tips_off": 0, "other_class": 1, "no_box": 1}
+    assert m["classes"]["needle_holder"]["outcomes"] == {"found": 1, "tips_off": 1, "other_class": 0, "no_box": 0}
+    assert [t["outcome"] for t in m["per_image"]["a.jpg"]["tools"]] == ["found", "other_class"]
+    assert m["all"]["outcomes"]["other_class"] == 1 and sum(m["all"]["outcomes"].values()) == m["all"]["gt_tools"]

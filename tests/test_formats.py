@@ -230,3 +230,28 @@ def test_draw_labels_and_predictions():
     unsure = {**pred, "class": "tweezers", "score": 0.3}   # the same place, less confident (listed after, as predicted)
     out = draw_instances(blank.copy(), [pred, unsure], draw_kpts=False)
     assert tuple(out[11, 11]) == schema.CLASS_COLORS[schema.class_id("needle_holder")], "the surer tag on top"
+
+
+def test_tags_never_hide_each_other_nor_keypoints():
+    """Overlapping instances in a 640x368 frame: "tweezers 0.49" used to cover "needle_holder 0.30" (only ".30"
+    left) when one instrument was boxed twice. Each tag now sits at a corner of its own box, inside the frame."""
+    from surgpose.draw import tag_layout
+
+    boxes = [[100, 5, 300, 120], [105, 8, 290, 110], [110, 10, 200, 60], [100, 5, 300, 125], [500, 300, 639, 367]]
+    instances = [{"class": schema.CLASSES[k % 2], "score": 0.9 - 0.1 * k, "bbox": b} for k, b in enumerate(boxes)]
+    markers = [(95, 0, 107, 12), (290, 110, 302, 122)]   # keypoint discs at two corners of the first box
+    s = 640 / 960
+    rects = tag_layout((368, 640, 3), instances, markers, s)
+    overlap = lambda a, b: max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    for k, r in enumerate(rects):
+        assert 0 <= r[0] < r[2] <= 640 and 0 <= r[1] < r[3] <= 368
+        assert not any(overlap(r, m) for m in markers), (k, r)
+        assert not any(overlap(r, o) for o in rects[:k]), (k, r, rects[:k])
+        x1, y1, x2, y2 = boxes[k]   # touching its own box: on a corner's row or column, within the box's span
+        assert (r[0] in (x1, x2 - (r[2] - r[0])) or r[0] in (0, 640 - (r[2] - r[0]))) and r[0] <= x2 and r[2] >= x1
+        assert r[1] <= y2 and r[3] >= y1
+    image = draw_instances(np.zeros((368, 640, 3), np.uint8), instances, draw_masks=False, draw_kpts=False)
+    for inst, (x1, y1, x2, y2) in zip(instances, tag_layout(image.shape, instances, [], s)):   # no keypoints drawn
+        # each tag drawn in its class colour where the layout put it
+        patch = image[y1:y2, x1:x2].reshape(-1, 3)
+        assert (patch == schema.CLASS_COLORS[schema.class_id(inst["class"])]).all(axis=1).mean() > 0.5

@@ -26,6 +26,7 @@ from surgpose.inference import (
     clahe,
     export_weights,
     fuse_instances,
+    nested_duplicates,
     load_model,
 )
 from surgpose.video_io import sample_frames
@@ -487,6 +488,16 @@ def test_fusion_merges_matches_and_keeps_the_rest():
     merged = fuse_instances([[instance("tweezers", 0.9, [10, 10, 50, 50])],
                              [instance("tweezers", 0.8, [11, 10, 50, 51], polygon=True)]])
     assert len(merged) == 1 and merged[0]["keypoints"] and merged[0]["polygon"]
+
+
+def test_nested_boxes_of_one_class_are_one_instrument_boxed_twice():
+    whole = instance("needle_holder", 0.8, [100, 100, 300, 200])
+    jaws = instance("needle_holder", 0.5, [250, 140, 300, 180])       # inside the whole tool's box
+    other = instance("tweezers", 0.4, [250, 140, 300, 180])           # another class: not a duplicate
+    apart = instance("needle_holder", 0.3, [280, 150, 400, 220])      # overlaps, but not nested
+    assert nested_duplicates([jaws, whole, other, apart]) == [True, False, False, False]
+    assert nested_duplicates([jaws, whole], cover=1.01) == [False, False]   # above 1: off
+    assert nested_duplicates([dict(jaws, score=0.8), whole]) == [False, True]   # a tie: the earlier wins
 
 
 def test_tracking_and_one_euro_smoothing():
