@@ -12,6 +12,7 @@ beside them (about a minute, once). About 2.5-4x PyTorch's speed on 2 cores, key
 Writes, in OUT/:
   annotated.mp4       every processed frame with the predictions drawn (same size; fps / stride)
   labels/, labels_seg/  `<video>_<frame>.txt` YOLO pose / segmentation labels with a trailing confidence
+                      (a folder of frames: each image's own name, `000002.txt` for `000002.jpg`)
   predictions.jsonl   one line per processed frame, in the predict.py format plus "frame" and "time_s"
   run.json            video, model, preprocessing (CLAHE) and progress, so Phase 3 can reproduce the frames
   images/             with --save_frames: the frames the model saw (after --pre_clahe; JPEG, quality 95)
@@ -28,7 +29,7 @@ import signal
 import time
 from functools import partial
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from surgpose import offline
 
@@ -52,6 +53,7 @@ from surgpose.inference import (  # noqa: E402
     predictions_document,
     resolve_export,
     remove_stale_outputs,
+    repeated,
     save_labels,
     stem_pattern,
     video_calibration,
@@ -62,16 +64,31 @@ from surgpose.video_io import VideoReader, Worker, video_writer  # noqa: E402
 FRAME_STEM = "{video}_{frame:06d}"
 
 
-def replace_earlier_run(out: Path, frame_stem: str, keep: Path) -> None:
+def frame_name(record: dict[str, Any], index: int) -> str:
+    """The file stem of frame `index`'s outputs: a folder's image keeps its own name, a video's frame is
+    `<video>_<index>`."""
+    if record.get("frame_names"):
+        return record["frame_names"][index]
+    return record["frame_stem"].replace("{frame:06d}", f"{index:06d}")   # not .format: a video may be "a{1}"
+
+
+def names_a_frame(record: dict[str, Any]) -> Callable[[str], bool]:
+    """Whether a file stem is one of a run's frame names (a folder's image names, or the video's pattern)."""
+    if record.get("frame_names"):
+        return set(record["frame_names"]).__contains__
+    return stem_pattern(record["frame_stem"]).fullmatch
+
+
+def replace_earlier_run(out: Path, record: dict[str, Any], keep: Path) -> None:
     """Remove the per-frame files an earlier run left in `out` (its own frame names, from its run.json, and
     this run's), so that `out` holds this run only: Phase 3 reads every label file it finds there."""
-    patterns = [stem_pattern(frame_stem)]
+    runs = [names_a_frame(record)]
     try:
-        patterns.append(stem_pattern(json.loads((out / "run.json").read_text())["frame_stem"]))
-    except (OSError, ValueError, KeyError, TypeError):
+        runs.append(names_a_frame(json.loads((out / "run.json").read_text())))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass  # no earlier run here, or not one of video.py's
     removed = remove_stale_outputs(out, [*LABEL_DIRS.values(), "images"],
-                                   lambda stem: any(p.fullmatch(stem) for p in patterns), keep=[keep])
+                                   lambda stem: any(names(stem) for names in runs), keep=[keep])
     if removed:
         print(f"{out}: replacing an earlier run ({removed} of its per-frame files removed)")
 
@@ -137,6 +154,9 @@ def run(
     """
     out = Path(out_dir)
     reader = VideoReader(video, stride=stride)  # fails fast on a missing or undecodable video
+    if twice := repeated(reader.names or []):
+        raise ValueError(f"{video}: images {', '.join(twice[:3])} differ only by extension; their outputs would "
+                         "share one name (rename or move one)")
     total = min(filter(None, (len(reader), max_frames)), default=None)  # frames to process; may be unknown
     detector = Detector(weights, seg_weights, imgsz=imgsz, conf=conf, iou=iou, device=device, max_det=max_det,
                         retina_masks=retina_masks, scales=scales, double_box_cover=double_box_cover,
@@ -153,7 +173,8 @@ def run(
         "size": list(reader.size),
         "frame_count": reader.frame_count,
         "stride": reader.stride,
-        "frame_stem": FRAME_STEM.replace("{video}", Path(video).stem),
+        "frame_stem": None if reader.names else FRAME_STEM.replace("{video}", Path(video).stem),
+        "frame_names": reader.names,
         "preprocess": {"clahe": pre_clahe, "clahe_clip": clahe_clip if pre_clahe else None, "clahe_tile": 8,
                        "space": "LAB lightness of the BGR frame (surgpose.inference.clahe)"},
         "model": detector.describe(),
@@ -176,7 +197,7 @@ def run(
         write_text(out / "predictions.jsonl", "".join(f"{line}\n" for line in kept))
     else:
         done = {}
-        replace_earlier_run(out, record["frame_stem"], keep=Path(video))
+        replace_earlier_run(out, record, keep=Path(video))
     write_json(out / "run.json", record, indent=2)
 
     lines = (out / "predictions.jsonl").open("a" if resume else "w")
@@ -186,7 +207,7 @@ def run(
     def emit(index: int, seen: np.ndarray, instances: list[dict]) -> None:
         """Everything a processed frame writes (runs on the worker thread, in frame order)."""
         nonlocal frames_done
-        stem = record["frame_stem"].replace("{frame:06d}", f"{index:06d}")   # not .format: a video may be "a{1}"
+        stem = frame_name(record, index)
         save_labels(out, stem, instances, detector.tasks, seen.shape, label_conf)
         if save_frames:
             write_image(out / "images" / f"{stem}.jpg", seen)

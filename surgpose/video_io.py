@@ -98,6 +98,8 @@ class VideoReader:
             raise ValueError(f"cannot decode video {self.path}: corrupt, empty, an unsupported codec "
                              "or a folder without images")
         self.first = first
+        #: the image stems of a folder of frames, in reading order (outputs are named after them); None for a video
+        self.names = [p.stem for p in self.cap.files] if isinstance(self.cap, FrameFolder) else None
         self.fps = self.cap.get(cv2.CAP_PROP_FPS) or 30.0
         self.size = (first.shape[1], first.shape[0])
         self.frame_count = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT))

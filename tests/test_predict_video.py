@@ -185,8 +185,17 @@ def test_video_on_a_folder_of_frames(data, pose_weights, tmp_path):
     assert record["complete"] and record["frames_done"] == len(range(0, len(frames), 3))
     assert record["size"] == [frames[0].shape[1], frames[0].shape[0]] and record["fps"] == 30.0
     assert len(read_video(tmp_path / "out" / "annotated.mp4")) == record["frames_done"]
+    # outputs carry each image's own name (by position, train_000003 sat beside debug/'s 000003.jpg confusingly)
     assert sorted(p.stem for p in (tmp_path / "out" / "labels").iterdir()) == [
-        record["frame_stem"].format(frame=k) for k in range(0, len(frames), 3)]
+        f"f{k:04d}" for k in range(0, len(frames), 3)]
+    assert [next(iter(line["images"])) for line in read_jsonl(tmp_path / "out" / "predictions.jsonl")] == [
+        f"f{k:04d}.jpg" for k in range(0, len(frames), 3)]
+    source = open_source(f"{tmp_path}::{tmp_path / 'out'}")   # Phase 3 pairs them with their images
+    assert [(f.index, f.image.name) for f in source.frames] == [(k, f"f{k:04d}.png") for k in range(0, len(frames), 3)]
+    assert source.step == 3
+    cv2.imwrite(str(tmp_path / "f0000.jpg"), frames[0])
+    with pytest.raises(ValueError, match="images f0000 differ only by extension"):
+        video.run(weights=pose_weights, video=tmp_path, out_dir=tmp_path / "o3", export=None)
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="folder without images"):
         video.run(weights=pose_weights, video=tmp_path / "empty", out_dir=tmp_path / "o2", export=None)
@@ -413,9 +422,10 @@ def test_video_rerun_replaces_the_earlier_run(data, pose_weights, seg_weights, t
     for k, frame in enumerate(read_video(data["clip"])[:4]):
         cv2.imwrite(str(frames / f"f{k:04d}.png"), frame)
     third = video.run(weights=pose_weights, video=frames, out_dir=out, imgsz=64, conf=LOW_CONF, export=None)
-    assert sorted(p.stem for p in (out / "labels").iterdir()) == [
-        third["frame_stem"].format(frame=k) for k in range(4)]
-    assert third["frame_stem"] != second["frame_stem"]
+    assert sorted(p.stem for p in (out / "labels").iterdir()) == [f"f{k:04d}" for k in range(4)] == third["frame_names"]
+    video.run(weights=pose_weights, video=data["clip"], out_dir=out, imgsz=64, conf=LOW_CONF, export=None,
+              max_frames=2)   # and back to a video: the folder run's image-named labels go
+    assert sorted(p.stem for p in (out / "labels").iterdir()) == [second["frame_stem"].format(frame=k) for k in (0, 1)]
 
 
 def test_predict_rerun_replaces_the_earlier_run_and_interruption_keeps_what_is_done(
