@@ -34,7 +34,7 @@ class SceneRanges:
     defocus_probability: float = 0.15                    # disk radius up to 3 px
     noise_probability: float = 0.5                       # sigma up to 6 intensity levels
     distractor_probability: float = 0.0                  # unlabelled scissors among the instruments (opt-in:
-                                                         # see models/README.md for what they did to recall)
+                                                         # see docs/experiments.md for what they did to recall)
 
 
 @dataclass

@@ -50,7 +50,7 @@ POLYGON_TOLERANCE_PX = 1.0
 #: Inference drops an instance whose box and a higher-scoring box of the same class nest, the smaller lying at
 #: least this fraction inside the larger: one instrument boxed twice (the jaws alone beside the whole tool),
 #: which Ultralytics' per-class NMS at IoU 0.7 lets through. Curation's `double_box` rule, at inference; chosen
-#: on oss_dev (models/README.md); above 1: off.
+#: on oss_dev (README, Phase 2); above 1: off.
 DOUBLE_BOX_COVER = 0.9
 
 #: Trackers that run on plain detections (the others hook into Ultralytics' predictor internals).
