@@ -251,8 +251,8 @@ def run(
                                     "stopped": "no pseudo-labelled frame passed curation"})
             write_json(state_path, state, indent=2)
             break
-        if few := few_frames_warning("pose", n_real):
-            print(f"warning: round {k}: {real_yaml}: {few.removeprefix('pose: ')}")
+        if few := few_frames_warning(n_real):
+            print(f"warning: round {k}: {real_yaml}: {few}")
         mixed = mix_datasets(real_yaml, synthetic_data, synthetic_fraction, seed + k, work / "mixed")
         last = work / "train" / "weights" / "last.pt"
         if last.is_file() and train.finished(last):   # trained before an interruption, not yet scored

@@ -121,11 +121,11 @@ STAGING = ".frames"
 FEW_TRAIN_FRAMES = 20
 
 
-def few_frames_warning(task: str, n_train: int) -> str | None:
+def few_frames_warning(n_train: int) -> str | None:
     """The warning (with advice) for a curated dataset of `n_train` training frames, or None when enough."""
     if n_train >= FEW_TRAIN_FRAMES:
         return None
-    return (f"{task}: only {n_train} training frame{'s' if n_train != 1 else ''} kept (fewer than {FEW_TRAIN_FRAMES}): "
+    return (f"only {n_train} training frame{'s' if n_train != 1 else ''} kept (fewer than {FEW_TRAIN_FRAMES}): "
             "a student learns little from so few; add videos, pseudo-label every frame (--stride 1), "
             "or lower --min_conf_nh/--min_conf_t and check the review overlays (--save_frames)")
 
@@ -979,8 +979,8 @@ def curate(pairs: Sequence[str], out_ds: str | Path, rules: CurationRules, pre_c
         if t["frames"]["kept"] == 0:
             warnings.append(f"{task}: no frame kept; loosen the rules (see the rejection counts)")
             continue
-        if few := few_frames_warning(task, t["frames"]["train"]):
-            warnings.append(few)
+        if few := few_frames_warning(t["frames"]["train"]):
+            warnings.append(f"{task}: {few}")
         if t["frames"]["val"] == 0 and rules.split > 0:
             warnings.append(f"{task}: no val frame kept; Ultralytics cannot validate on this dataset")
     write_json(out_ds / REPORT, report, indent=2)

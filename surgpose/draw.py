@@ -110,6 +110,14 @@ def _overlap(a: Rect, b: Rect) -> int:
     return max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
 
 
+def _tag_box(inst: dict, s: float) -> tuple[str, int, int, int, int, float, int]:
+    """A tag's text and measurements: (text, width, height, padding, baseline, font scale, thickness)."""
+    text = inst["class"] + (f" {inst['score']:.2f}" if "score" in inst else "")
+    w, h, base, scale, th = _text_size(text, s)
+    pad = max(2, round(3 * s))
+    return text, w + 2 * pad, h + base + 2 * pad, pad, base, scale, th
+
+
 def tag_layout(shape: tuple[int, ...], instances: list[dict], markers: list[Rect], s: float) -> list[Rect]:
     """Where each instance's tag goes (in the order given: most confident first): at the first of its box's
     corners (above its top-left, then inside it, then the other corners) where it hides no earlier tag and no
@@ -118,9 +126,7 @@ def tag_layout(shape: tuple[int, ...], instances: list[dict], markers: list[Rect
     height, width = shape[:2]
     taken, rects = list(markers), []
     for inst in instances:
-        w, h, base, _, _ = _text_size(_tag_text(inst), s)
-        pad = max(2, round(3 * s))
-        tw, tall = w + 2 * pad, h + base + 2 * pad
+        _, tw, tall, *_ = _tag_box(inst, s)
         x1, y1, x2, y2 = (int(round(v)) for v in inst["bbox"])
         corners = [(x1, y1 - tall), (x1, y1), (x2 - tw, y1 - tall), (x2 - tw, y1), (x1, y2), (x1, y2 - tall),
                    (x2 - tw, y2), (x2 - tw, y2 - tall)]
@@ -132,19 +138,14 @@ def tag_layout(shape: tuple[int, ...], instances: list[dict], markers: list[Rect
     return rects
 
 
-def _tag_text(inst: dict) -> str:
-    return inst["class"] + (f" {inst['score']:.2f}" if "score" in inst else "")
-
-
 def _place_tags(image: np.ndarray, instances: list[dict], markers: list[Rect], s: float) -> None:
     """Text on a filled box in each instance's colour, where `tag_layout` puts it."""
     for inst, (x1, y1, x2, y2) in zip(instances, tag_layout(image.shape, instances, markers, s)):
-        _, _, base, scale, th = _text_size(_tag_text(inst), s)
-        pad = max(2, round(3 * s))
+        text, _, _, pad, base, scale, th = _tag_box(inst, s)
         color = _color(inst)
         cv2.rectangle(image, (x1, y1), (x2, y2), color, -1)
-        cv2.putText(image, _tag_text(inst), (x1 + pad, y2 - base - pad), FONT, scale, BLACK if sum(color) > 400 else WHITE,
-                    th, cv2.LINE_AA)
+        cv2.putText(image, text, (x1 + pad, y2 - base - pad), FONT, scale, BLACK if sum(color) > 400 else WHITE, th,
+                    cv2.LINE_AA)
 
 
 def _legend(image: np.ndarray, s: float, radius: int) -> None:

@@ -179,18 +179,23 @@ def match_image(instances: list[dict], label: dict, conf: float = 0.25, max_box:
     preds = sorted((p for p in instances if p["score"] >= conf and p["class"] in schema.CLASSES),
                    key=lambda p: -p["score"])
     tools = label["tools"]
+
+    def covered(pred: dict, tool: dict) -> int:
+        """How many of the tool's points the box covers, when it covers most of them and is not too big; else 0."""
+        x1, y1, x2, y2 = pred["bbox"]
+        if math.hypot(x2 - x1, y2 - y1) > largest:   # too big: finds none
+            return 0
+        n = _covered(pred["bbox"], tool["points"], pad)
+        return n if 2 * n > len(tool["points"]) else 0
+
     owner: list[dict | None] = [None] * len(tools)
     unmatched = []
     for pred in preds:
         best, best_key = None, None
         x1, y1, x2, y2 = pred["bbox"]
         cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-        candidates = enumerate(tools) if math.hypot(x2 - x1, y2 - y1) <= largest else ()   # too big: finds none
-        for k, tool in candidates:
-            if owner[k] is not None or tool["class"] != pred["class"]:
-                continue
-            n = _covered(pred["bbox"], tool["points"], pad)
-            if 2 * n <= len(tool["points"]):
+        for k, tool in enumerate(tools):
+            if owner[k] is not None or tool["class"] != pred["class"] or not (n := covered(pred, tool)):
                 continue
             mx = sum(p[0] for p in tool["points"]) / len(tool["points"])
             my = sum(p[1] for p in tool["points"]) / len(tool["points"])
@@ -207,10 +212,6 @@ def match_image(instances: list[dict], label: dict, conf: float = 0.25, max_box:
         if extra is not None:
             unmatched.remove(extra)
             ignored.append(extra)
-    def covered_by_other_class(tool: dict) -> bool:
-        return any(p["class"] != tool["class"] and 2 * _covered(p["bbox"], tool["points"], pad) > len(tool["points"])
-                   and math.hypot(p["bbox"][2] - p["bbox"][0], p["bbox"][3] - p["bbox"][1]) <= largest for p in preds)
-
     results = []
     for tool, pred in zip(tools, owner):
         kpts = pred["keypoints"] if pred is not None and pred.get("keypoints") else None
@@ -220,7 +221,8 @@ def match_image(instances: list[dict], label: dict, conf: float = 0.25, max_box:
             tips = [None if e is None else round(e, 2) for e, g in zip(errs, tool["tips"]) if g is not None]
         joint = _dist(tool["joint"], kpts[JOINT_IDX][:2]) if tool["joint"] is not None and kpts else None
         if pred is None:
-            outcome = "other_class" if covered_by_other_class(tool) else "no_box"
+            as_other = any(p["class"] != tool["class"] and covered(p, tool) for p in preds)
+            outcome = "other_class" if as_other else "no_box"
         else:
             within = max(PCK_THRESHOLDS) * label["diagonal"]
             outcome = "found" if all(e is not None and e <= within for e in tips) else "tips_off"
