@@ -10,8 +10,10 @@ box-lock pivot), +x toward the tips, +y the tool's left (tip_left has y > 0 once
 through the thickness. The rest pose (opening 0) is closed: tweezer tips touch, jaws shut.
 
 Generated dimensions (drawn per tool from a `numpy.random.Generator`):
-- tweezers: length 11-18 cm, arm width 8-10 mm at the grip tapering to 1-1.5 mm at the tips,
-  thickness 1-1.5 mm, tip centres 15-28 mm apart fully open (forceps at rest), optional grip serrations;
+- tweezers: half of them short and broad (length 11-18 cm, arm width 8-10 mm at the grip), half long and
+  slender (15-20 cm, 4-6 mm: DeBakey-like forceps, the kind real suturing footage shows most), tapering to
+  1-1.5 mm at the tips, thickness 1-1.5 mm, tip centres 15-28 mm apart fully open (forceps at rest),
+  optional grip serrations;
 - needle holders: length 12-20 cm, jaws 1.5-2.5 cm beyond the box lock, finger-ring inner
   diameter 1.6-2 cm, full jaw opening 30-40 degrees, optional gold rings (material "gold");
 - scissors (distractors, `make_distractor`): length 13-19 cm, blades 32-45 % of it and 8-13 mm wide
@@ -243,8 +245,10 @@ def _two_part_tool(class_name: str, names: tuple[str, str], left: list[tuple], r
 def _tweezers(rng: np.random.Generator) -> ToolModel:
     """Two bowed, tapered flat arms welded at the back end (x = 0); the left arm is built and
     the right one mirrored, each turning about the back end as the tool opens."""
-    length = rng.uniform(0.11, 0.18)
-    grip_w, tip_w = rng.uniform(0.008, 0.010), rng.uniform(0.001, 0.0015)
+    slender = rng.random() < 0.5   # real forceps are often long thin rods, seen 2-3 px wide at imgsz 640
+    length = rng.uniform(0.15, 0.20) if slender else rng.uniform(0.11, 0.18)
+    grip_w = rng.uniform(0.004, 0.006) if slender else rng.uniform(0.008, 0.010)
+    tip_w = rng.uniform(0.001, 0.0015)
     thick = rng.uniform(0.001, 0.0015)
     tip_gap = rng.uniform(0.015, 0.028)              # tip centres, fully open: real forceps at rest
     bow = rng.uniform(0.0012, 0.0025)                 # inner gap of one arm at its widest, closed

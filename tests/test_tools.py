@@ -60,19 +60,23 @@ def test_keypoints_stay_on_the_geometry_of_their_part(class_name):
 
 
 def test_tweezers_dimensions_within_documented_ranges():
+    grip_widths = []
     for tool in tools("tweezers", 30):
         rest = np.asarray(tool.mesh(0.0).vertices)
         length = np.ptp(rest[:, 0])
-        assert 0.11 <= length <= 0.18
         assert 0.015 <= np.linalg.norm(np.subtract(*tool.keypoints(1.0)[:2])) <= 0.028
         arm = tool.parts[0].vertices
         section = trimesh.intersections.mesh_plane(trimesh.Trimesh(arm, tool.parts[0].faces, process=False),
                                                    [1, 0, 0], tool.keypoints_rest[HANDLE_L])
-        assert 0.0079 <= np.ptp(section.reshape(-1, 3)[:, 1]) <= 0.0102   # arm width at the grip
+        grip_w = np.ptp(section.reshape(-1, 3)[:, 1])   # arm width at the grip
+        assert (0.0079 <= grip_w <= 0.0102 and 0.11 <= length <= 0.18) or (0.0039 <= grip_w <= 0.0061
+                                                                          and 0.15 <= length <= 0.20)
+        grip_widths.append(grip_w)
         tip = arm[arm[:, 0] > tool.keypoints_rest[TIP_L, 0] - 3e-4]
         assert 0.0009 <= np.ptp(tip[:, 1]) <= 0.0016
         assert 0.001 - 1e-6 <= np.ptp(arm[arm[:, 0] > 0.9 * length][:, 2]) <= 0.0015 + 1e-6
         assert sum(len(p.faces) for p in tool.parts) < 20000
+    assert 8 <= sum(w < 0.007 for w in grip_widths) <= 22   # both kinds, about half each
 
 
 def test_needle_holder_dimensions_within_documented_ranges():
