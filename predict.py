@@ -3,6 +3,8 @@
     python predict.py --weights runs/pose/train/weights/best.pt --source frames/ --out_dir out/
     python predict.py --weights pose.pt --seg_weights seg.pt --source "shots/*.jpg" --out_dir out/
 
+Beside a pose model, the shipped `models/seg_weights.pt` draws masks on the pose model's detections
+(`--seg_weights auto`, the command-line default; `none` turns it off, `run()` has none unless given).
 Writes `OUT/predictions.json` ({"keypoint_names", "classes", "images": {file name: [instance, ...]},
 "complete"}, original-image pixels), YOLO labels with a trailing confidence (`OUT/labels/` pose,
 `OUT/labels_seg/` segmentation) and overlays (`OUT/overlays/`). Interrupted (Ctrl-C, `kill`), it still writes

@@ -9,6 +9,8 @@ quantised (head kept in float) on 128 frames of the first video of 32 frames or 
 beside them (about a minute, once). About 2.5-4x PyTorch's speed on 2 cores, keypoints nearly unchanged
 (README figures). Shorter inputs get the float32 OpenVINO export (PyTorch's predictions, about 2x faster);
 `--export openvino` or `none` choose explicitly, and a GPU runs PyTorch.
+Beside a pose model, the shipped `models/seg_weights.pt` draws masks on the pose model's detections
+(`--seg_weights auto`, the command-line default; `none` turns it off, `run()` has none unless given).
 Writes, in OUT/:
   annotated.mp4       every processed frame with the predictions drawn (same size; fps / stride)
   labels/, labels_seg/  `<video>_<frame>.txt` YOLO pose / segmentation labels with a trailing confidence

@@ -127,12 +127,16 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(opt: argparse.Namespace) -> None:
-    results = run(**vars(opt))
-    out = ROOT / "bench" / "results" / "video_speed.json"
+def write_results(name: str, opt: argparse.Namespace, results: dict) -> None:
+    """`bench/results/<name>.json`: the arguments and the figures of one benchmark run."""
+    out = ROOT / "bench" / "results" / f"{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(opt).items()}, "fps": results}, indent=2))
     print(f"\n-> {out}")
+
+
+def main(opt: argparse.Namespace) -> None:
+    write_results("video_speed", opt, run(**vars(opt)))
 
 
 if __name__ == "__main__":

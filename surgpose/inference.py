@@ -2,8 +2,9 @@
 
 `Detector` loads a pose and/or segmentation model (PyTorch weights or an Ultralytics export), checks
 its classes against the schema, runs it at one or several scales and returns instance dicts in
-original-image pixels (see `surgpose.schema` and the README). Instances found at several scales, or by
-both a pose and a segmentation model, are fused by box overlap (weighted fusion, not a union).
+original-image pixels (see `surgpose.schema` and the README). Instances found at several scales are fused
+by box overlap (weighted fusion, not a union); beside a pose model, a segmentation model only lends its
+masks to the pose model's detections (`attach_masks`), so masks never change what is detected.
 `Tracker` puts Ultralytics' trackers on those fused instances and `KeypointSmoother` filters keypoints
 along each track with a One-Euro filter.
 """
@@ -52,6 +53,11 @@ POLYGON_TOLERANCE_PX = 1.0
 #: which Ultralytics' per-class NMS at IoU 0.7 lets through. Curation's `double_box` rule, at inference; chosen
 #: on oss_dev (README, Phase 2); above 1: off.
 DOUBLE_BOX_COVER = 0.9
+#: The shipped segmentation model that `--seg_weights auto` puts beside a pose model.
+SHIPPED_SEG_WEIGHTS = Path(__file__).resolve().parents[1] / "models" / "seg_weights.pt"
+
+#: Pieces of one predicted mask smaller than this fraction of its largest piece are dropped (`mask_polygons`).
+MIN_MASK_PIECE = 0.1
 
 #: Trackers that run on plain detections (the others hook into Ultralytics' predictor internals).
 TRACKERS = ("bytetrack.yaml", "botsort.yaml")
@@ -86,7 +92,10 @@ def add_model_args(parser: argparse.ArgumentParser, exports: Sequence[str] = tup
 def add_inference_args(parser: argparse.ArgumentParser, default_export: str | None = None) -> None:
     """Model, preprocessing and drawing flags shared by `predict.py` and `video.py`."""
     parser.add_argument("--weights", required=True, help="pose or segmentation .pt, .onnx or *_openvino_model/")
-    parser.add_argument("--seg_weights", default=None, help="also run this segmentation model and merge by overlap")
+    parser.add_argument("--seg_weights", default="auto",
+                        help="segmentation model whose masks are drawn on the pose model's detections; auto: "
+                             f"{SHIPPED_SEG_WEIGHTS.relative_to(SHIPPED_SEG_WEIGHTS.parents[1])} beside a pose "
+                             "--weights when it is there; none: no masks (faster)")
     add_model_args(parser, default_export=default_export)
     parser.add_argument("--retina_masks", action="store_true", help="masks at full image resolution")
     parser.add_argument("--draw_kpts", action=argparse.BooleanOptionalAction, default=True,
@@ -338,13 +347,30 @@ def simplify(polygon: np.ndarray, tolerance_px: float = POLYGON_TOLERANCE_PX) ->
     return cv2.approxPolyDP(polygon.astype(np.float32).reshape(-1, 1, 2), tolerance_px, True).reshape(-1, 2)
 
 
+def mask_polygons(masks: Any) -> list[np.ndarray]:
+    """One polygon per Ultralytics mask, in original-image pixels, as `Masks.xy` gives it (the outer contours of
+    its pieces joined by Ultralytics' zero-width bridges), less the pieces under MIN_MASK_PIECE of the largest:
+    specks a segmentation model sheds around thin metal, which joined to the instrument drew as stray lines."""
+    from ultralytics.data.converter import merge_multi_segment
+    from ultralytics.utils.ops import scale_coords
+
+    polygons = []
+    for mask in masks.data.byte().cpu().numpy():
+        pieces = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)[0]
+        areas = [cv2.contourArea(piece) for piece in pieces]
+        kept = [piece.reshape(-1, 2) for piece, area in zip(pieces, areas) if area >= MIN_MASK_PIECE * max(areas)]
+        xy = (np.concatenate(merge_multi_segment(kept)) if len(kept) > 1 else kept[0]) if kept else np.zeros((0, 2))
+        polygons.append(scale_coords(mask.shape, xy.astype(np.float32), masks.orig_shape))
+    return polygons
+
+
 def results_to_instances(result: Any) -> list[dict]:
     """Ultralytics `Results` to instance dicts in original-image pixels (keypoints or polygon per task)."""
     boxes = result.boxes.data.cpu().numpy()
     kpts = result.keypoints.data.cpu().numpy() if result.keypoints is not None else None
     if kpts is not None and kpts.shape[1:] != (schema.NUM_KEYPOINTS, 3):
         raise ValueError(f"model predicts keypoints of shape {kpts.shape[1:]}, expected ({schema.NUM_KEYPOINTS}, 3)")
-    polygons = [simplify(p) for p in result.masks.xy] if result.masks is not None else None
+    polygons = [simplify(p) for p in mask_polygons(result.masks)] if result.masks is not None else None
     names = result.names
     return [
         {
@@ -466,8 +492,25 @@ def _fuse_cluster(members: list[dict], n_sources: int) -> dict:
     return fused
 
 
+def attach_masks(detections: list[dict], masked: list[dict], iou_thr: float = 0.55) -> list[dict]:
+    """`detections` (a pose model's), each with the polygon of the segmentation instance whose box overlaps
+    it most (IoU at least `iou_thr`, either class, each used once, best-scoring detections first).
+
+    The pose model alone decides what is found, where, with which class and score: a segmentation model
+    trained apart would otherwise move boxes and scores and change recall and false detections.
+    """
+    free = list(masked)
+    with_masks = {}
+    for k in sorted(range(len(detections)), key=lambda k: -detections[k]["score"]):
+        ious = [box_iou(m["bbox"], detections[k]["bbox"]) for m in free]
+        best = int(np.argmax(ious)) if ious else -1
+        if best >= 0 and ious[best] >= iou_thr:
+            with_masks[k] = {**detections[k], "polygon": free.pop(best)["polygon"]}
+    return [with_masks.get(k, inst) for k, inst in enumerate(detections)]
+
+
 def fuse_instances(sources: Sequence[list[dict]], iou_thr: float = 0.55) -> list[dict]:
-    """Weighted fusion of instance lists that see the same image (scales of one model, or pose + seg).
+    """Weighted fusion of instance lists that see the same image (scales of one model).
 
     Each instance joins the best-overlapping cluster of its class that holds nothing from its own
     source yet; a cluster's score is the sum of member scores over the number of sources, so a
@@ -509,9 +552,18 @@ class Detector:
         self.conf, self.double_box_cover = conf, double_box_cover
         export = resolve_export(export, device)
         self.fuse_iou = fuse_iou
-        self.weights = [str(w) for w in check_weights([w for w in (weights, seg_weights) if w])]
-        self.export = export if any(w.endswith(".pt") for w in self.weights) else None  # exports run as given
-        self.models = [self._model(w, export, device, stride_multiple(imgsz), calibration) for w in self.weights]
+        check_weights([w for w in (weights, seg_weights) if w not in (None, "auto", "none")])
+        self.export = export
+        self.models = [self._model(weights, export, device, stride_multiple(imgsz), calibration)]
+        if seg_weights == "auto":
+            seg_weights = SHIPPED_SEG_WEIGHTS if self.models[0].task == "pose" and SHIPPED_SEG_WEIGHTS.is_file() else None
+        elif seg_weights == "none":
+            seg_weights = None
+        if seg_weights:
+            self.models.append(self._model(seg_weights, export, device, stride_multiple(imgsz), calibration))
+        self.weights = [str(w) for w in (weights, seg_weights) if w]
+        if not any(w.endswith(".pt") for w in self.weights):
+            self.export = None  # exports run as given
         self.tasks = [m.task for m in self.models]
         if seg_weights and self.tasks != ["pose", "segment"]:
             raise ValueError(f"--weights must be a pose model and --seg_weights a segmentation model, got {self.tasks}")
@@ -532,11 +584,14 @@ class Detector:
         return load_model(path)
 
     def predict(self, image: np.ndarray) -> list[dict]:
-        """Instances for one BGR image: each model at each scale, fused, above the confidence threshold."""
-        per_model = [fuse_instances([results_to_instances(model.predict(image, imgsz=size, **self.options)[0])
-                                     for size in self.sizes], self.fuse_iou)
-                     for model in self.models]
-        fused = [inst for inst in fuse_instances(per_model, self.fuse_iou) if inst["score"] >= self.conf]
+        """Instances for one BGR image: each model at each scale, fused, above the confidence threshold, with
+        the segmentation model's masks on the pose model's detections."""
+        found, *masked = [fuse_instances([results_to_instances(model.predict(image, imgsz=size, **self.options)[0])
+                                          for size in self.sizes], self.fuse_iou)
+                          for model in self.models]
+        if masked:
+            found = attach_masks(found, masked[0], self.fuse_iou)
+        fused = [inst for inst in found if inst["score"] >= self.conf]
         return [inst for inst, twice in zip(fused, nested_duplicates(fused, self.double_box_cover)) if not twice]
 
     def describe(self) -> dict:

@@ -21,13 +21,16 @@ from surgpose.inference import (
     Detector,
     KeypointSmoother,
     OneEuro,
+    SHIPPED_SEG_WEIGHTS,
     Tracker,
+    attach_masks,
     box_iou,
     clahe,
     export_weights,
     fuse_instances,
     nested_duplicates,
     load_model,
+    mask_polygons,
 )
 from surgpose.video_io import sample_frames
 from surgpose.yolo import parse_pose_line, parse_seg_line
@@ -124,6 +127,9 @@ def test_predict_pose_and_seg_merged(data, pose_weights, seg_weights, tmp_path):
     doc = predict.run(weights=pose_weights, seg_weights=seg_weights, source=image, out_dir=tmp_path, imgsz=64,
                       conf=LOW_CONF)
     (instances,) = doc["images"].values()
+    (alone,) = predict.run(weights=pose_weights, seg_weights="none", source=image, out_dir=tmp_path / "alone",
+                           imgsz=64, conf=LOW_CONF)["images"].values()
+    assert [{**i, "polygon": []} for i in instances] == alone, "masks change no detection"
     h, w = cv2.imread(str(image)).shape[:2]
     assert any(i["keypoints"] and i["polygon"] for i in instances), "pose and seg of one instrument merge"
     for inst in instances:
@@ -495,9 +501,35 @@ def test_fusion_merges_matches_and_keeps_the_rest():
     assert tw["keypoints"][0][0] == pytest.approx((10 * 0.9 + 14 * 0.7) / 1.6, abs=0.01)  # x1 + offset
     singles = sorted(f["score"] for f in fused if f is not tw)
     assert singles == pytest.approx([0.3, 0.4])  # seen by one source of two
-    merged = fuse_instances([[instance("tweezers", 0.9, [10, 10, 50, 50])],
-                             [instance("tweezers", 0.8, [11, 10, 50, 51], polygon=True)]])
-    assert len(merged) == 1 and merged[0]["keypoints"] and merged[0]["polygon"]
+
+
+def test_masks_go_to_the_pose_detections_they_overlap():
+    found = [instance("tweezers", 0.6, [10, 10, 50, 50]), instance("needle_holder", 0.9, [100, 100, 150, 140]),
+             instance("tweezers", 0.5, [300, 300, 340, 340])]
+    masks = [instance("needle_holder", 0.8, [11, 10, 50, 51], polygon=True),      # other class, same instrument
+             instance("needle_holder", 0.7, [101, 100, 150, 141], polygon=True),
+             instance("needle_holder", 0.95, [100, 100, 150, 141], polygon=True),  # the better overlap wins
+             instance("tweezers", 0.9, [320, 320, 380, 380], polygon=True),        # IoU 0.14: no mask
+             instance("tweezers", 0.9, [500, 0, 540, 30], polygon=True)]           # nothing there: not added
+    with_masks = attach_masks(found, masks)
+    assert [{**m, "polygon": []} for m in with_masks] == found   # class, score, box, keypoints as found
+    assert [m["polygon"] for m in with_masks] == [masks[0]["polygon"], masks[2]["polygon"], []]
+    twins = [instance("tweezers", 0.9, [10, 10, 50, 50]), instance("tweezers", 0.4, [10, 10, 50, 50])]
+    assert [bool(m["polygon"]) for m in attach_masks(twins, masks[:1])] == [True, False]   # one mask, used once
+
+
+def test_shipped_segmentation_model_is_the_default_beside_a_pose_model(data, pose_weights, seg_weights, tmp_path):
+    if not SHIPPED_SEG_WEIGHTS.is_file():
+        pytest.skip("models/seg_weights.pt is not shipped")
+    image = next((data["pose"].parent / "images" / "val").iterdir())
+    options = dict(source=image, imgsz=64, conf=LOW_CONF, export=None)
+    for name, weights, seg in (("auto", pose_weights, "auto"), ("off", pose_weights, "none"),
+                               ("seg", seg_weights, "auto")):
+        predict.run(weights=weights, seg_weights=seg, out_dir=tmp_path / name, **options)
+    assert (tmp_path / "auto" / "labels_seg").is_dir() and not (tmp_path / "off" / "labels_seg").exists()
+    assert not (tmp_path / "seg" / "labels").exists()   # a segmentation --weights gets no second model
+    args = predict.parse_opt(["--weights", "w.pt", "--source", "s", "--out_dir", "o"])
+    assert args.seg_weights == "auto"
 
 
 def test_nested_boxes_of_one_class_are_one_instrument_boxed_twice():
@@ -603,3 +635,19 @@ def test_predict_names_image_types_opencv_cannot_read(tmp_path):
     with pytest.raises(ValueError, match=r"OpenCV cannot read \.heic images; convert them to JPEG or PNG"):
         predict.list_images(tmp_path)
     assert predict.list_images(tmp_path / "a.jpg") == [tmp_path / "a.jpg"]
+
+
+def test_mask_polygons_drop_specks_and_keep_pieces_in_original_pixels():
+    import torch
+    from ultralytics.engine.results import Masks
+
+    mask = np.zeros((1, 64, 96), np.uint8)
+    mask[0, 10:50, 10:20] = 1     # one arm of an open forceps (400 px)
+    mask[0, 10:50, 40:46] = 1     # the other arm (240 px): a piece worth keeping
+    mask[0, 60:62, 80:82] = 1     # a speck (4 px) far away
+    (polygon,) = mask_polygons(Masks(torch.from_numpy(mask), orig_shape=(128, 192)))   # the image is 2x the mask
+    assert polygon[:, 0].min() == pytest.approx(20, abs=1) and polygon[:, 0].max() == pytest.approx(90, abs=1)
+    assert polygon[:, 1].max() == pytest.approx(98, abs=1)   # the speck at y 120-124 is gone
+    filled = np.zeros((128, 192), np.uint8)
+    cv2.fillPoly(filled, [np.round(polygon).astype(np.int32)], 1)
+    assert filled[20:100, 20:40].mean() > 0.9 and filled[20:100, 80:92].mean() > 0.9 and not filled[40:90, 50:70].any()
