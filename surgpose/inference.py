@@ -358,7 +358,8 @@ def mask_polygons(masks: Any) -> list[np.ndarray]:
     for mask in masks.data.byte().cpu().numpy():
         pieces = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)[0]
         areas = [cv2.contourArea(piece) for piece in pieces]
-        kept = [piece.reshape(-1, 2) for piece, area in zip(pieces, areas) if area >= MIN_MASK_PIECE * max(areas)]
+        least = MIN_MASK_PIECE * max(areas, default=0.0)
+        kept = [piece.reshape(-1, 2) for piece, area in zip(pieces, areas) if area >= least]
         xy = (np.concatenate(merge_multi_segment(kept)) if len(kept) > 1 else kept[0]) if kept else np.zeros((0, 2))
         polygons.append(scale_coords(mask.shape, xy.astype(np.float32), masks.orig_shape))
     return polygons
