@@ -56,5 +56,6 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
 def main(opt: argparse.Namespace) -> None:
     write_results("masks_speed", opt, run(**vars(opt)))
 
+
 if __name__ == "__main__":
     main(parse_opt())

@@ -360,7 +360,9 @@ def mask_polygons(masks: Any) -> list[np.ndarray]:
         areas = [cv2.contourArea(piece) for piece in pieces]
         least = MIN_MASK_PIECE * max(areas, default=0.0)
         kept = [piece.reshape(-1, 2) for piece, area in zip(pieces, areas) if area >= least]
-        xy = (np.concatenate(merge_multi_segment(kept)) if len(kept) > 1 else kept[0]) if kept else np.zeros((0, 2))
+        if len(kept) > 1:
+            kept = [np.concatenate(merge_multi_segment(kept))]
+        xy = kept[0] if kept else np.zeros((0, 2))
         polygons.append(scale_coords(mask.shape, xy.astype(np.float32), masks.orig_shape))
     return polygons
 
@@ -554,7 +556,6 @@ class Detector:
         export = resolve_export(export, device)
         self.fuse_iou = fuse_iou
         check_weights([w for w in (weights, seg_weights) if w not in (None, "auto", "none")])
-        self.export = export
         self.models = [self._model(weights, export, device, stride_multiple(imgsz), calibration)]
         if seg_weights == "auto":
             seg_weights = SHIPPED_SEG_WEIGHTS if self.models[0].task == "pose" and SHIPPED_SEG_WEIGHTS.is_file() else None
@@ -563,8 +564,7 @@ class Detector:
         if seg_weights:
             self.models.append(self._model(seg_weights, export, device, stride_multiple(imgsz), calibration))
         self.weights = [str(w) for w in (weights, seg_weights) if w]
-        if not any(w.endswith(".pt") for w in self.weights):
-            self.export = None  # exports run as given
+        self.export = export if any(w.endswith(".pt") for w in self.weights) else None  # exports run as given
         self.tasks = [m.task for m in self.models]
         if seg_weights and self.tasks != ["pose", "segment"]:
             raise ValueError(f"--weights must be a pose model and --seg_weights a segmentation model, got {self.tasks}")

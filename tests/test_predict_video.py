@@ -265,7 +265,8 @@ def test_float_openvino_predicts_what_pytorch_predicts_in_a_fresh_process(data, 
     common = ["--video", str(data["clip"]), "--imgsz", "64", "--conf", str(LOW_CONF), "--max_frames", "4", "--device", "cpu"]
     for backend in ("none", "openvino"):
         subprocess.run([sys.executable, "video.py", "--weights", str(weights), "--out_dir", str(tmp_path / backend),
-                        "--export", backend, "--seg_weights", "none", *common], check=True, capture_output=True, cwd=Path(video.__file__).parent)
+                        "--export", backend, "--seg_weights", "none", *common],
+                       check=True, capture_output=True, cwd=Path(video.__file__).parent)
     pairs = zip(*(read_jsonl(tmp_path / d / "predictions.jsonl") for d in ("none", "openvino")))
     found = 0
     for a, b in pairs:
