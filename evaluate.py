@@ -8,11 +8,18 @@
 `--weights` takes PyTorch/exported weights or `predictions.json` files written by predict.py (scored as
 they are; predict them with a conf at or below --conf).
 
---real DIR: a folder with `images/` and `keypoints.json` (format of ../shared/real/oss_dev). Per class:
-detection recall, tip PCK at 2 % and 5 % of the image diagonal (tips matched order-free), needle-holder
-joint PCK, median tip error (px) and false detections per image; `score` = mean over classes of
-(recall + tip PCK@5%) / 2, for picking a model. A box finds a tool when it holds most of its labelled
-points and spans at most --max_box of the image diagonal (rules: surgpose/metrics.py).
+--real DIR: a folder with `images/` and one label file (rules: surgpose/metrics.py):
+  keypoints.json (keypoints per tool, the format of ../shared/real/oss_dev): per class detection recall, tip
+  PCK at 2 % and 5 % of the image diagonal (tips matched order-free), needle-holder joint PCK, median tip error
+  (px) and false detections per image; `score` = mean over classes of (recall + tip PCK@5%) / 2, for picking a
+  model. A box finds a tool when it holds most of its labelled points and spans at most --max_box of the image
+  diagonal.
+  hands.json (one box per hand and the tool it holds, the format of ../shared/real/apas_dev): per tool the
+  share of hands holding it that get a box of its class (`found`, also the score's recall) or only one of the
+  other class (`as other`); the share of empty hands and of hands holding scissors that get any box (false
+  alarms); boxes near no hand per frame. A box belongs to the hand whose box, grown by 25 % of its width and
+  height on every side (held tools stick out of hands), covers the largest share of it, over half; else it is
+  near no hand.
 
 --data: a YOLO data.yaml (Ultralytics val: box and pose or mask mAP50 / mAP50-95) or a COCO json
 (the Detector at conf 0.001 scored by pycocotools: bbox, keypoints with the schema's OKS sigmas on
@@ -52,7 +59,8 @@ from surgpose.inference import (  # noqa: E402
     predict_images,
     repeated,
 )
-from surgpose.metrics import ALL, MAX_BOX, PCK_THRESHOLDS, load_real_labels, pck_key, score_real  # noqa: E402
+from surgpose.metrics import (  # noqa: E402
+    ALL, HAND_GROW, MAX_BOX, OTHER_HAND_TOOLS, PCK_THRESHOLDS, load_real_labels, pck_key, score_real)
 
 #: Confidence threshold for mAP: the whole precision-recall curve is needed (as Ultralytics val does).
 MAP_CONF = 0.001
@@ -164,21 +172,6 @@ def evaluate_yolo(weights: str | Path, data: str | Path, imgsz: int = 640, batch
     return {"weights": str(weights), "task": model.task, **_val_metrics(results.results_dict)}
 
 
-def resolve_coco_image(file_name: str, annotations: Path, images: str | Path | None) -> Path:
-    """An image of a COCO file: in `images`, or where file_name points, beside the json or in its images/."""
-    name = Path(file_name).name
-    if images is not None:
-        candidates = [Path(images) / file_name, Path(images) / name]
-    else:
-        root = annotations.parent
-        candidates = [Path(file_name), root / file_name, root / "images" / file_name, root / "images" / name]
-    found = next((p for p in candidates if p.is_file()), None)
-    if found is None:
-        raise FileNotFoundError(f"image {file_name} of {annotations} not found (looked in "
-                                f"{', '.join(str(p.parent) for p in candidates)}); pass --images DIR")
-    return found
-
-
 def coco_results(predictions: dict[str, list[dict]], images: list[dict], cat_ids: dict[str, int]) -> list[dict]:
     """COCO result entries (bbox, score, keypoints, polygon segmentation) for instances keyed by file name."""
     out = []
@@ -241,7 +234,7 @@ def evaluate_coco(
 ) -> dict[str, Any]:
     """pycocotools mAP of a model (run at conf 0.001) or predictions.json on a COCO file: bbox always,
     keypoints when predictions and labels have them, segm when predictions have polygons."""
-    from surgpose.coco import category_names, load_coco
+    from surgpose.coco import category_names, load_coco, resolve_coco_image
 
     annotations = Path(annotations)
     gt = load_coco(annotations)
@@ -315,8 +308,27 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def hands_table(results: list[dict]) -> str:
+    """The printed summary of hand-box scores: per weights, a row per tool a hand holds, then `all`."""
+    header = ["weights", "hand holds", "hands", "found", "as other", "any box", "far/img", "score"]
+    rows = []
+    for res in results:
+        for cls, m in res["classes"].items():
+            rows.append([res["weights"], cls, _fmt(m["gt_tools"]), _fmt(m["recall"]), _fmt(m["as_other_share"]),
+                         "", "", ""])
+        for tool, m in res["false_alarms"].items():
+            rows.append([res["weights"], tool, _fmt(m["hands"]), "", "", _fmt(m["rate"]), "", ""])
+        n_hands = sum(m["gt_tools"] for m in res["classes"].values()) + sum(
+            res["false_alarms"][t]["hands"] for t in OTHER_HAND_TOOLS)
+        rows.append([res["weights"], ALL, _fmt(n_hands), "", "", "", _fmt(res["far_per_image"], 2), _fmt(res["score"])])
+    return _table(header, rows)
+
+
 def format_table(document: dict) -> str:
-    """The printed summary of a `run` document: one row per weights x class (real) or per weights (mAP)."""
+    """The printed summary of a `run` document: one row per weights x class (real keypoints), per weights x hand
+    tool (real hand boxes, `hands_table`) or per weights (mAP)."""
+    if document["mode"] == "real" and document["results"][0].get("format") == "hands":
+        return hands_table(document["results"])
     if document["mode"] == "real":
         header = ["weights", "class", "GT", "recall", "tips",
                   *[f"tip@{t * 100:g}%" for t in PCK_THRESHOLDS], "joints",
@@ -425,7 +437,9 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--weights", nargs="+", required=True, help="weights (.pt, .onnx, *_openvino_model/) or "
                                                               "predict.py predictions.json files")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--real", help="folder with images/ and keypoints.json (e.g. ../shared/real/oss_dev)")
+    src.add_argument("--real", help="folder with images/ and keypoints.json (e.g. ../shared/real/oss_dev) or "
+                                    "hands.json (e.g. ../shared/real/apas_dev; a box belongs to the hand whose box, "
+                                    f"grown by {HAND_GROW * 100:g} %% on every side, covers most of it)")
     src.add_argument("--data", help="YOLO data.yaml or COCO annotations .json")
     p.add_argument("--images", default=None, help="image folder of a COCO --data json (default: beside it)")
     add_model_args(p, exports=[fmt for fmt in EXPORTS if fmt != "int8"],  # calibrating on what is scored leaks
@@ -433,8 +447,8 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=16, help="batch size for Ultralytics val (data.yaml)")
     p.add_argument("--split", default="val", help="data.yaml split for Ultralytics val")
     p.add_argument("--max_box", type=positive_float, default=MAX_BOX,
-                   help="--real: largest box (diagonal, fraction of the image's) that can find a tool; raise it "
-                        "for close-ups where an instrument spans the frame")
+                   help="--real keypoints.json: largest box (diagonal, fraction of the image's) that can find a tool; "
+                        "raise it for close-ups where an instrument spans the frame")
     p.add_argument("--out", default="evaluation.json", help="JSON report (default ./evaluation.json)")
     opt = p.parse_args(argv)
     if opt.images and not opt.data:

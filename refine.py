@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import random
 import shutil
 from pathlib import Path
 from typing import Any, Sequence
@@ -31,57 +30,20 @@ from surgpose import offline
 
 offline.configure()
 
-import yaml  # noqa: E402
-
 import curate_and_split  # noqa: E402
 import evaluate  # noqa: E402
 import train  # noqa: E402
 import video  # noqa: E402
 from surgpose.cli import (  # noqa: E402
-    available_device, non_negative_int, number, positive_float, positive_int, unit_interval, user_errors_in_one_line)
+    available_device, check_share, non_negative_int, positive_float, positive_int, share, unit_interval,
+    user_errors_in_one_line)
 from surgpose.curation import few_frames_warning  # noqa: E402
-from surgpose.files import write_json, write_text  # noqa: E402
+from surgpose.files import write_json  # noqa: E402
 from surgpose.inference import load_model, repeated  # noqa: E402
 from surgpose.metrics import real_score  # noqa: E402
 
-#: A share in [0, 1): of synthetic training images, of curated frames held out for validation.
-SHARE = number(float, 0.0, 1.0, low_open=False, high_open=True)
-
 #: train.run arguments every round sets itself (see `run`), beyond refine.py's own options.
 SET_BY_REFINE = ("model", "exist_ok", "optimizer", "warmup_epochs", "resume", *train.SET_BY_RUN)
-
-
-def check_share(flag: str, value: float) -> None:
-    """A share in [0, 1) (`SHARE` on the command line): synthetic images leaving room for real ones, held-out
-    frames leaving some to train on."""
-    if not 0 <= value < 1:
-        raise ValueError(f"--{flag} must be in [0, 1), got {value}")
-
-
-def mix_datasets(real_yaml: str | Path, synthetic_yaml: str | Path | None, synthetic_fraction: float, seed: int,
-                 out_dir: str | Path) -> Path:
-    """A data.yaml whose train list is the real (pseudo-labelled) train images plus a random share of synthetic
-    ones, so that `synthetic_fraction` of the images are synthetic; val is the synthetic val split (labels we
-    trust) plus the pseudo-labelled val frames."""
-    check_share("synthetic_fraction", synthetic_fraction)
-    real = train.read_dataset(real_yaml)
-    train_images, val_images = train.image_list(real["train"]), train.image_list(real["val"])
-    if not train_images:
-        raise ValueError(f"{real_yaml} has no training images: curation kept no frame (lower the thresholds)")
-    if synthetic_yaml:
-        synthetic = train.read_dataset(synthetic_yaml)
-        if synthetic.get("kpt_shape") != real.get("kpt_shape"):
-            raise ValueError(f"{synthetic_yaml} and {real_yaml} are not the same task (kpt_shape differs)")
-        pool = train.image_list(synthetic["train"])
-        wanted = round(len(train_images) * synthetic_fraction / (1 - synthetic_fraction))
-        train_images += random.Random(seed).sample(pool, min(wanted, len(pool)))
-        val_images = train.image_list(synthetic["val"]) + val_images
-    out = Path(out_dir)
-    write_text(out / "train.txt", "".join(f"{p}\n" for p in train_images))
-    write_text(out / "val.txt", "".join(f"{p}\n" for p in val_images))
-    keep = {k: real[k] for k in ("names", "kpt_shape", "flip_idx", "kpt_names", "kpt_oks_sigmas") if k in real}
-    return write_text(out / "data.yaml", yaml.safe_dump({"train": "train.txt", "val": "val.txt", **keep},
-                                                        sort_keys=False))
 
 
 def score(weights: str | Path, eval_real: str | Path | None, synthetic_data: str | Path | None, imgsz: int,
@@ -253,7 +215,8 @@ def run(
             break
         if few := few_frames_warning(n_real):
             print(f"warning: round {k}: {real_yaml}: {few}")
-        mixed = mix_datasets(real_yaml, synthetic_data, synthetic_fraction, seed + k, work / "mixed")
+        mixed = train.mix_datasets(real_yaml, synthetic_data, synthetic_fraction, seed + k, work / "mixed",
+                                   flag="synthetic_fraction")
         last = work / "train" / "weights" / "last.pt"
         if last.is_file() and train.finished(last):   # trained before an interruption, not yet scored
             run_dir = last.parent.parent
@@ -290,7 +253,7 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", default=None, help="a data.yaml written by curate_and_split.py (round 1's data)")
     p.add_argument("--videos", nargs="*", default=[], help="unlabelled real videos to pseudo-label")
     p.add_argument("--synthetic_data", default=None, help="Phase 1 data.yaml mixed into every round")
-    p.add_argument("--synthetic_fraction", type=SHARE, default=0.3,
+    p.add_argument("--synthetic_fraction", type=share, default=0.3,
                    help="share of training images that are synthetic")
     p.add_argument("--eval_real", default=None,
                    help="keypoint-labelled real frames (images/ + keypoints.json) that choose the final weights")
@@ -313,7 +276,7 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr0", type=positive_float, default=0.0005,
                    help="AdamW learning rate: low, to fine-tune conservatively")
     p.add_argument("--freeze", type=non_negative_int, default=10, help="freeze the first N layers (10: the whole backbone)")
-    p.add_argument("--val_split", type=SHARE, default=None,
+    p.add_argument("--val_split", type=share, default=None,
                    help="share of curated frames held out in later rounds (whole videos, or time blocks for a single "
                         "video; default: as curate_and_split.py recorded with --data, else 0.2)")
     p.add_argument("--seed", type=int, default=0)

@@ -6,6 +6,10 @@
     python train.py --data output/yolo_data/data.yaml --model runs/pose/train/weights/best.pt  # fine-tune
     python train.py --resume runs/pose/train/weights/last.pt
     python train.py --data ... mosaic=0.5 degrees=20          # any other Ultralytics train argument
+    python train.py --data output/yolo_data/data.yaml --real_data data/real_photos/data.yaml --real_fraction 0.3
+
+`--real_data` (datasets written by import_labels.py) mixes real images into the training list so that
+`--real_fraction` of it is real; their box-only instruments (no keypoints) train boxes and classes only.
 
 The task comes from the data (`kpt_shape` means pose, otherwise segmentation) and must match the model.
 Outputs land in `runs/<project>/<name>/`: `weights/{best,last}.pt`, `results.csv` and plots.
@@ -14,10 +18,14 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import functools
+import hashlib
 import inspect
+import json
 import math
+import random
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,22 +33,31 @@ from surgpose import offline
 
 offline.configure()
 
+import numpy as np  # noqa: E402
+import yaml  # noqa: E402
 from ultralytics import YOLO  # noqa: E402
 from ultralytics.cfg import DEFAULT_CFG_DICT, check_cfg, smart_value  # noqa: E402
 from ultralytics.cfg import _handle_deprecation as renamed_by_ultralytics  # noqa: E402  (as its train() does)
 from ultralytics.utils import LOGGER  # noqa: E402
-from ultralytics.data.utils import IMG_FORMATS, check_det_dataset  # noqa: E402
+from ultralytics.data.utils import IMG_FORMATS, check_det_dataset, img2label_paths  # noqa: E402
+from ultralytics.utils.loss import E2ELoss  # noqa: E402
 
 from ultralytics.nn.tasks import load_checkpoint as torch_load_checkpoint  # noqa: E402
 from ultralytics.utils.torch_utils import intersect_dicts, unwrap_model  # noqa: E402
 
 from surgpose import pretrained as starts  # noqa: E402
 from surgpose.augment import OperatingRoom, ramp_strength  # noqa: E402
-from surgpose.cli import available_device, non_negative_int, positive_int, user_errors_in_one_line  # noqa: E402
+from surgpose.cli import (  # noqa: E402
+    available_device, check_share, non_negative_int, positive_int, share, user_errors_in_one_line)
+from surgpose.files import write_text  # noqa: E402
 from surgpose.schema import CLASSES, NUM_KEYPOINTS  # noqa: E402
+from surgpose.yolo import POSE_VALUES, is_box_only  # noqa: E402
 
 #: Ultralytics' nominal batch size: gradients accumulate up to it.
 NOMINAL_BATCH = 64
+
+#: Share of real images in training with --real_data, unless --real_fraction says otherwise.
+REAL_FRACTION = 0.3
 
 #: Ultralytics train arguments that `run` sets itself, beyond those it takes as options.
 SET_BY_RUN = ("augmentations",)
@@ -56,11 +73,45 @@ LOSS_SIGMA = 1 / NUM_KEYPOINTS
 
 def training_keypoint_loss(trainer: Any) -> None:
     """on_pretrain_routine_end: the pose loss reads `model.kpt_oks_sigmas` (set from data.yaml), validation
-    reads data.yaml itself; loosen the first only, and have the loss rebuilt with it."""
+    reads data.yaml itself; loosen the first only, and rebuild the loss with it, keeping box-only instances out
+    of its keypoint terms (`LabelledKeypointsOnly`)."""
     model = unwrap_model(trainer.model)
     if getattr(model, "kpt_oks_sigmas", None) is not None:
         model.kpt_oks_sigmas = [LOSS_SIGMA] * NUM_KEYPOINTS
-        model.criterion = None
+        model.criterion = labelled_keypoints_criterion(model, getattr(model, "criterion", None))
+
+
+class LabelledKeypointsOnly:
+    """Mixin for Ultralytics' pose losses: the keypoint position loss and the keypoint-visibility (kobj) loss
+    over the anchors of instruments whose keypoints are labelled, none of a box-only one's (`is_box_only`).
+
+    Stock, visibility 0 keeps a keypoint out of the position loss, but kobj still trains its confidence toward
+    0, so box-only real photographs would teach that keypoints on real instruments are invisible. Here their
+    anchors leave both terms, sums and means alike; box, class and DFL losses are untouched. The mark is per
+    instance and survives mosaic, affine, flips and clipping (surgpose/yolo.py), so mixed batches work.
+    Without box-only instances the loss is Ultralytics' own."""
+
+    def calculate_keypoints_loss(self, masks: Any, target_gt_idx: Any, keypoints: Any, *rest: Any) -> Any:
+        labelled = masks & ~is_box_only(keypoints).gather(1, target_gt_idx)
+        return super().calculate_keypoints_loss(labelled, target_gt_idx, keypoints, *rest)
+
+
+@functools.cache
+def _labelled_only(loss_class: type) -> type:
+    return type(f"LabelledKeypointsOnly{loss_class.__name__}", (LabelledKeypointsOnly, loss_class), {})
+
+
+def labelled_keypoints_criterion(model: Any, current: Any = None) -> Any:
+    """The model's own pose criterion (v8PoseLoss, PoseLoss26, or either inside E2ELoss for end-to-end heads)
+    with `LabelledKeypointsOnly` mixed in; the end-to-end schedule of a resumed run (`current`) carries over.
+    Checkpoints never hold it: Ultralytics strips the criterion when it saves."""
+    stock = model.init_criterion()
+    if not isinstance(stock, E2ELoss):
+        return _labelled_only(type(stock))(model)
+    criterion = E2ELoss(model, _labelled_only(type(stock.one2many)))
+    if isinstance(current, E2ELoss):
+        criterion.updates, criterion.o2m, criterion.o2o = current.updates, current.o2m, current.o2o
+    return criterion
 
 
 def default_model(task: str) -> str:
@@ -128,6 +179,66 @@ def image_list(split_entry: str | list[str]) -> list[str]:
     return paths
 
 
+def validates(image: str | Path, task: str) -> bool:
+    """Whether validation can score `image`: it holds an instrument (an empty image only adds false detections)
+    and, for pose, no box-only one (pose mAP would count it as missed)."""
+    label = Path(img2label_paths([str(image)])[0])
+    rows = [line.split() for line in label.read_text().splitlines() if line.strip()] if label.is_file() else []
+    if task != "pose" or not rows:
+        return bool(rows)
+    keypoints = np.asarray([row[5:] for row in rows if len(row) == POSE_VALUES], float).reshape(-1, NUM_KEYPOINTS, 3)
+    return not is_box_only(keypoints).any()
+
+
+def sampled(pool: Sequence[str], wanted: int, seed: int) -> list[str]:
+    """`wanted` images of `pool`: a random sample, the whole pool repeated first when it holds fewer (so a few
+    dozen labelled frames still make up their share)."""
+    whole, rest = divmod(wanted, len(pool))
+    return list(pool) * whole + random.Random(seed).sample(list(pool), rest)
+
+
+def mix_datasets(base_yaml: str | Path, extra_yaml: str | Path | Sequence[str | Path] | None, extra_fraction: float,
+                 seed: int, out_dir: str | Path, flag: str = "real_fraction") -> Path:
+    """A data.yaml whose train list is every train image of `base_yaml` plus images of `extra_yaml` (one data.yaml
+    or several) making up `extra_fraction` of it (`sampled`), and whose val list is the images of both val splits
+    that validation can score (`validates`: a detection dataset's val split is mostly empty photos and box-only
+    instruments). train.py mixes real images into synthetic ones with it, refine.py synthetic images into
+    pseudo-labelled frames; `flag` names the share in errors."""
+    check_share(flag, extra_fraction)
+    base = read_dataset(base_yaml)
+    train_images, val_images = image_list(base["train"]), image_list(base["val"])
+    if not train_images:
+        raise ValueError(f"{base_yaml} has no training images")
+    extras = [extra_yaml] if isinstance(extra_yaml, (str, Path)) else list(extra_yaml or [])
+    pool: list[str] = []
+    for path in extras:
+        extra = read_dataset(path)
+        if data_task(extra) != data_task(base):
+            raise ValueError(f"{path} is a {data_task(extra)} dataset, {base_yaml} a {data_task(base)} one: "
+                             "mix datasets of one task")
+        pool += image_list(extra["train"])
+        val_images += image_list(extra["val"])
+    if extras and not pool:
+        raise ValueError(f"{', '.join(map(str, extras))}: no training images to mix in")
+    if pool:
+        train_images += sampled(pool, round(len(train_images) * extra_fraction / (1 - extra_fraction)), seed)
+    val_images = [p for p in val_images if validates(p, data_task(base))]
+    out = Path(out_dir)
+    write_text(out / "train.txt", "".join(f"{p}\n" for p in train_images))
+    write_text(out / "val.txt", "".join(f"{p}\n" for p in val_images))
+    keep = {k: base[k] for k in ("names", "kpt_shape", "flip_idx", "kpt_names", "kpt_oks_sigmas") if k in base}
+    return write_text(out / "data.yaml", yaml.safe_dump({"train": "train.txt", "val": "val.txt", **keep},
+                                                        sort_keys=False))
+
+
+def mixed_data_dir(runs: Path, data: str | Path, real_data: Sequence[str | Path], real_fraction: float,
+                   seed: int) -> Path:
+    """Where train.py writes a mix: named after what it mixes, so a rerun (or `--resume`) finds the same lists
+    and two runs with other mixes never overwrite each other's."""
+    what = json.dumps([str(Path(data).resolve()), [str(Path(r).resolve()) for r in real_data], real_fraction, seed])
+    return runs / "mixed_data" / hashlib.sha1(what.encode()).hexdigest()[:12]
+
+
 def nominal_batch(batch: int, n_train: int) -> int:
     """Ultralytics steps the optimiser every round(nbs / batch) batches: cap nbs at one epoch's images
     so that a tiny dataset still steps every epoch."""
@@ -166,15 +277,29 @@ def run(
     seed: int = 0,
     nbs: int | None = None,
     resume: str | Path | bool = False,
+    real_data: str | Path | Sequence[str | Path] | None = None,
+    real_fraction: float = REAL_FRACTION,
     **overrides: Any,
 ) -> Path:
-    """Train (or resume) and return the run directory holding `weights/{best,last}.pt`."""
+    """Train (or resume) and return the run directory holding `weights/{best,last}.pt`; with `real_data`, on
+    `data` mixed with those real images (`mix_datasets`, written under `runs/<project>/mixed_data/`)."""
     if resume:
         return _resume(resume, project, name, device, **overrides)
     if data is None:
         raise ValueError("--data is required (a data.yaml from Phase 1: yolo_data or yolo_data_seg)")
+    source = read_dataset(data)
+    task = data_task(source)
+    runs = (Path("runs") / (project or task)).resolve()   # absolute: Ultralytics re-roots relative ones
+    if real_data:
+        real_data = [real_data] if isinstance(real_data, (str, Path)) else list(real_data)
+        mixed = mix_datasets(data, real_data, real_fraction, seed,
+                             mixed_data_dir(runs, data, real_data, real_fraction, seed))
+        n_base = len(image_list(source["train"]))
+        n_all = len(image_list(read_dataset(mixed)["train"]))
+        print(f"real data: {n_all - n_base} real images beside the {n_base} of {data} ({real_fraction:g} of "
+              f"{n_all}) -> {mixed}", flush=True)
+        data = mixed
     data_dict = read_dataset(data)
-    task = data_task(data_dict)
     if task == "pose" and not data_dict.get("kpt_oks_sigmas"):
         LOGGER.warning(f"{data} has no kpt_oks_sigmas: Ultralytics' default for custom keypoints is very loose")
     model = model or default_model(task)
@@ -199,7 +324,7 @@ def run(
         imgsz=imgsz,
         batch=batch,
         device=device,
-        project=str((Path("runs") / (project or task)).resolve()),  # absolute: Ultralytics re-roots relative ones
+        project=str(runs),
         name=name,
         exist_ok=exist_ok,
         warmup_epochs=warmup_epochs,
@@ -330,8 +455,19 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--nbs", type=int, default=None, help="nominal batch size (default: 64, capped for tiny data)")
     p.add_argument("--resume", nargs="?", const=True, default=False,
                    help="resume the latest runs/<project>/<name>, or the given last.pt")
+    p.add_argument("--real_data", action="append", default=None, metavar="DATA.yaml",
+                   help="real images to mix into training (a dataset written by import_labels.py; repeat for "
+                        "several)")
+    p.add_argument("--real_fraction", type=share, default=None,
+                   help=f"share of the training images that are real, with --real_data (default {REAL_FRACTION}): "
+                        "--data is used whole, the real images are sampled (repeated when there are too few) to "
+                        "make up the share")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="other Ultralytics train arguments")
     opt = p.parse_args(argv)
+    if opt.real_fraction is not None and not opt.real_data:
+        p.error("--real_fraction goes with --real_data")
+    if opt.real_fraction is None:
+        opt.real_fraction = REAL_FRACTION
     opt.overrides = parse_overrides(p, opt.overrides, options=vars(opt), fixed=SET_BY_RUN)
     return opt
 

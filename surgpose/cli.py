@@ -55,6 +55,14 @@ non_negative_int = number(int, 0, low_open=False)
 positive_float = number(float, 0.0)
 #: Confidences and IoU thresholds, in [0, 1].
 unit_interval = number(float, 0.0, 1.0, low_open=False)
+#: Shares in [0, 1) (of images mixed in, of images held out): 1 would leave nothing of the rest.
+share = number(float, 0.0, 1.0, low_open=False, high_open=True)
+
+
+def check_share(flag: str, value: float) -> None:
+    """`share`'s rule for values given to a script's `run()` rather than on its command line."""
+    if not 0 <= value < 1:
+        raise ValueError(f"--{flag} must be in [0, 1), got {value}")
 
 
 def available_device(text: str) -> str:

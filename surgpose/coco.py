@@ -16,7 +16,7 @@ from pycocotools.coco import COCO
 from surgpose.files import write_json
 from surgpose.geometry import clip_keypoints, mask_to_polygons, xywh_to_xyxy, xyxy_to_xywh
 from surgpose.records import instances_with_masks
-from surgpose.schema import CLASSES, NUM_KEYPOINTS, class_id, coco_categories
+from surgpose.schema import CLASSES, KEYPOINTS, NUM_KEYPOINTS, class_id, coco_categories
 from surgpose.yolo import write_data_yaml, write_split
 
 
@@ -66,13 +66,27 @@ def category_names(coco: COCO) -> dict[int, str]:
     return names
 
 
-def coco_to_instances(coco: COCO) -> dict[str, tuple[dict, list[dict]]]:
-    """`{file_name: (image_info, [instance dict, ...])}`, categories matched to the schema by name.
+def keypoint_order(category: dict) -> list[int]:
+    """Where each of our keypoints sits in the annotations of `category`: label tools (CVAT, Label Studio) name
+    the points of a skeleton and may list them in another order. Without names, ours is assumed."""
+    names = category.get("keypoints") or list(KEYPOINTS)
+    if sorted(names) != sorted(KEYPOINTS):
+        raise ValueError(f"category {category.get('name')!r} has keypoints {list(names)}; expected the names "
+                         f"{', '.join(KEYPOINTS)} (any order)")
+    return [list(names).index(name) for name in KEYPOINTS]
 
-    Crowd regions are skipped; RLE masks become polygons; keypoints follow our convention (absent or
-    off-image points are `[0, 0, 0]`) and are all absent for annotations without keypoints.
+
+def coco_to_instances(coco: COCO, any_category: bool = False) -> dict[str, tuple[dict, list[dict]]]:
+    """`{file_name: (image_info, [instance dict, ...])}`, categories matched to the schema by name (with
+    `any_category`, each instance keeps its category's own name, for the caller to map).
+
+    Crowd regions are skipped; RLE masks become polygons; keypoints are put in our order by the category's
+    keypoint names and follow our convention (absent or off-image points are `[0, 0, 0]`), all absent for
+    annotations without keypoints.
     """
-    names = category_names(coco)
+    categories = coco.loadCats(coco.getCatIds())
+    names = {c["id"]: c["name"] for c in categories} if any_category else category_names(coco)
+    orders = {c["id"]: keypoint_order(c) for c in categories}
     out = {}
     for img in coco.loadImgs(sorted(coco.getImgIds())):
         instances = []
@@ -88,24 +102,44 @@ def coco_to_instances(coco: COCO) -> dict[str, tuple[dict, list[dict]]]:
             seg = ann.get("segmentation") or []
             polygons = ([np.asarray(p, float).reshape(-1, 2).tolist() for p in seg if len(p) >= 6]
                         if isinstance(seg, list) else mask_to_polygons(coco.annToMask(ann)))
+            points = np.reshape(kps, (-1, 3))[orders[ann["category_id"]]]
             instances.append({
                 "class": names[ann["category_id"]], "bbox": xywh_to_xyxy(ann["bbox"]),
-                "keypoints": clip_keypoints(np.reshape(kps, (-1, 3)).tolist(), img["width"], img["height"]),
+                "keypoints": clip_keypoints(points.tolist(), img["width"], img["height"]),
                 "polygons": polygons})
         out[img["file_name"]] = (img, instances)
     return out
 
 
-def load_instances(coco_path: str | os.PathLike, images_dir: str | os.PathLike) -> list[tuple[Path, dict, list[dict]]]:
-    """`(image path, image info, instance dicts)` per image of a COCO file; errors name the file, and every
-    image must exist (checked before any work starts)."""
-    coco = load_coco(coco_path)
+def resolve_coco_image(file_name: str, annotations: Path, images: str | Path | None) -> Path:
+    """An image of a COCO file: in `images`, or where file_name points, beside the json or in its images/."""
+    name = Path(file_name).name
+    if images is not None:
+        candidates = [Path(images) / file_name, Path(images) / name]
+    else:
+        root = annotations.parent
+        candidates = [Path(file_name), root / file_name, root / "images" / file_name, root / "images" / name]
+    found = next((p for p in candidates if p.is_file()), None)
+    if found is None:
+        raise FileNotFoundError(f"image {file_name} of {annotations} not found (looked in "
+                                f"{', '.join(str(p.parent) for p in candidates)}); pass --images DIR")
+    return found
+
+
+def read_instances(coco: COCO, coco_path: str | os.PathLike, any_category: bool = False) -> dict:
+    """`coco_to_instances`, its errors naming the file."""
     try:
-        entries = coco_to_instances(coco)
+        return coco_to_instances(coco, any_category)
     except KeyError as err:
         raise ValueError(f"{coco_path}: an image or annotation lacks the field {err}") from None
     except ValueError as err:
         raise ValueError(f"{coco_path}: {err}") from None
+
+
+def load_instances(coco_path: str | os.PathLike, images_dir: str | os.PathLike) -> list[tuple[Path, dict, list[dict]]]:
+    """`(image path, image info, instance dicts)` per image of a COCO file; errors name the file, and every
+    image must exist (checked before any work starts)."""
+    entries = read_instances(load_coco(coco_path), coco_path)
     items = [(Path(images_dir) / name, img, instances) for name, (img, instances) in entries.items()]
     missing = [str(path) for path, _, _ in items if not path.is_file()]
     if missing:

@@ -37,6 +37,16 @@ Metrics, per class and over all classes (`all`):
 
 Predicted keypoints are used whatever their confidence: the position is the model's answer.
 `real_score` folds this into one number for model selection.
+
+**Hand-box labels** (`hands.json`, as in `../shared/real/apas_dev`): one box per hand and the tool it holds
+(`needle_holder`, `tweezers`, `scissors` or `none`), no box around the tools. A prediction (score >= `conf`)
+**belongs to the hand** whose box, grown by `HAND_GROW` (25 %) of its width and height on every side (a held
+tool sticks out of the hand), covers the largest share of the prediction's box, if that share is over half;
+else it is **near no hand**. Per tool of ours: `recall` (share of the hands holding it that own a box of its
+class), `as_other` (hands holding it that own no box of its class but one of the other class); false alarms:
+the share of empty hands and of hands holding scissors that own any box (`false_alarms`); `far_per_image`:
+boxes near no hand per frame (instruments lying on the table, or false detections: the labels cannot tell).
+`real_score` is then the mean recall over the tools.
 """
 from __future__ import annotations
 
@@ -44,6 +54,7 @@ import json
 import math
 import os
 import statistics
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +77,16 @@ JOINT_IDX = schema.KEYPOINTS.index("joint")
 JOINT_CLASS = "needle_holder"
 
 ALL = "all"
+
+#: Growth of a hand box on every side, as a share of its width and height, before predictions are matched to
+#: hands (hand-box labels): a held instrument sticks out of the hand.
+HAND_GROW = 0.25
+
+#: What a hand holds in hand-box labels: one of our classes, or these, which must get no box.
+OTHER_HAND_TOOLS = ("scissors", "none")
+
+#: The label files a real-footage folder can hold.
+KEYPOINT_LABELS, HAND_LABELS = "keypoints.json", "hands.json"
 
 #: What became of a GT tool (see `outcomes` in the module docstring).
 OUTCOMES = ("found", "tips_off", "other_class", "no_box")
@@ -90,22 +111,28 @@ def _check_points(points: Any, where: str) -> list[list[float]]:
     return [[float(x), float(y), float(v)] for x, y, v in points]
 
 
+def _image_entries(document: dict, source: str, key: str) -> Iterator[tuple[str, str, float, float, Any]]:
+    """(file name, where for errors, width, height, the entry's `key`) of each image of a label document."""
+    images = document.get("images") if isinstance(document, dict) else None
+    if not isinstance(images, dict):
+        raise ValueError(f"{source}: expected {{'images': {{file name: {{width, height, {key}}}}}}}")
+    for name, rec in images.items():
+        where = f"{source}: {name}"
+        try:
+            w, h, entry = float(rec["width"]), float(rec["height"]), rec[key]
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"{where}: needs width, height and {key}") from None
+        yield name, where, w, h, entry
+
+
 def parse_real_labels(document: dict, source: str = "keypoints.json") -> dict[str, dict]:
     """Normalise a `keypoints.json` document: `{file name: {width, height, diagonal, tools, out_of_view}}`.
 
     Each tool is `{class, ordered, points: in-frame [x, y] of every labelled point, tips: [[x, y] | None] * 2
     (ordered tools) or None, joint: [x, y] | None (ordered needle holders)}`.
     """
-    images = document.get("images") if isinstance(document, dict) else None
-    if not isinstance(images, dict):
-        raise ValueError(f"{source}: expected {{'images': {{file name: {{width, height, tools}}}}}}")
     labels = {}
-    for name, rec in images.items():
-        where = f"{source}: {name}"
-        try:
-            w, h, tools = float(rec["width"]), float(rec["height"]), rec["tools"]
-        except (KeyError, TypeError, ValueError):
-            raise ValueError(f"{where}: needs width, height and tools") from None
+    for name, where, w, h, tools in _image_entries(document, source, "tools"):
         if not isinstance(tools, dict):
             raise ValueError(f"{where}: tools must map a class to its points, got {tools!r}")
         gt, out_of_view = [], []
@@ -136,19 +163,49 @@ def parse_real_labels(document: dict, source: str = "keypoints.json") -> dict[st
     return labels
 
 
+def parse_hand_labels(document: dict, source: str = HAND_LABELS) -> dict[str, dict]:
+    """Normalise a `hands.json` document: `{file name: {width, height, diagonal, hands: [{tool, box, side}]}}`."""
+    tools = (*schema.CLASSES, *OTHER_HAND_TOOLS)
+    labels = {}
+    for name, where, w, h, hands in _image_entries(document, source, "hands"):
+        if not isinstance(hands, list):
+            raise ValueError(f"{where}: hands must be a list of {{tool, box}}, got {hands!r}")
+        parsed = []
+        for hand in hands:
+            if not isinstance(hand, dict) or hand.get("tool") not in tools:
+                raise ValueError(f"{where}: a hand's tool must be one of {', '.join(tools)}, got {hand!r}")
+            box = hand.get("box")
+            if not isinstance(box, list) or len(box) != 4 or not box[0] < box[2] or not box[1] < box[3]:
+                raise ValueError(f"{where}: a hand's box must be [x1, y1, x2, y2] with x1 < x2, y1 < y2, got {box!r}")
+            parsed.append({"tool": hand["tool"], "box": [float(v) for v in box], "side": hand.get("side")})
+        labels[name] = {"width": w, "height": h, "diagonal": math.hypot(w, h), "hands": parsed}
+    return labels
+
+
 def load_real_labels(real_dir: str | os.PathLike) -> dict[str, dict]:
-    """Labels of a real-footage folder (`DIR/keypoints.json`, images in `DIR/images/`), see `parse_real_labels`."""
+    """Labels of a real-footage folder (images in `DIR/images/`): `DIR/keypoints.json` (see `parse_real_labels`)
+    or `DIR/hands.json` (see `parse_hand_labels`)."""
     real_dir = Path(real_dir)
     if not real_dir.is_dir():
         raise FileNotFoundError(f"real data folder not found: {real_dir}")
-    path = real_dir / "keypoints.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{real_dir} has no keypoints.json (expected DIR/keypoints.json and DIR/images/)")
+    found = [real_dir / f for f in (KEYPOINT_LABELS, HAND_LABELS) if (real_dir / f).is_file()]
+    if not found:
+        raise FileNotFoundError(f"{real_dir} has no {KEYPOINT_LABELS} or {HAND_LABELS} (expected one of them and "
+                                "DIR/images/)")
+    if len(found) > 1:
+        raise ValueError(f"{real_dir} holds both {KEYPOINT_LABELS} and {HAND_LABELS}: keep one label file per folder")
+    path = found[0]
     try:
         document = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise ValueError(f"cannot parse {path}: {e}") from None
-    return parse_real_labels(document, str(path))
+    parse = parse_real_labels if path.name == KEYPOINT_LABELS else parse_hand_labels
+    return parse(document, str(path))
+
+
+def is_hand_labels(labels: dict[str, dict]) -> bool:
+    """Whether `load_real_labels` read hand boxes (hands.json) rather than keypoints."""
+    return any("hands" in rec for rec in labels.values())
 
 
 def _covered(box: list[float], points: list[list[float]], pad: float) -> int:
@@ -262,14 +319,8 @@ def _pck(errors: list[tuple[float | None, float]], t: float) -> float | None:
     return sum(e is not None and e <= t * d for e, d in errors) / len(errors) if errors else None
 
 
-def score_real(predictions: dict[str, list[dict]], labels: dict[str, dict], conf: float = 0.25,
-               max_box: float = MAX_BOX) -> dict:
-    """Score predictions (`{file name: [instance, ...]}` in original pixels, or a whole predictions.json
-    document) against `load_real_labels` output; every labelled image needs an entry (possibly empty).
-
-    Returns `{images, conf, box_pad, max_box, pck_thresholds, ignored_detections, classes: {class: metrics},
-    all: metrics, per_image: {file name: match_image(...)}, score: real_score(...)}`.
-    """
+def _per_image_predictions(predictions: dict, labels: dict[str, dict]) -> dict[str, list[dict]]:
+    """`{file name: instances}` of a predictions dict or predictions.json document, one entry per labelled image."""
     if "images" in predictions and "keypoint_names" in predictions:
         if list(predictions["keypoint_names"]) != list(schema.KEYPOINTS):
             raise ValueError(f"predictions have keypoints {predictions['keypoint_names']}, "
@@ -279,6 +330,21 @@ def score_real(predictions: dict[str, list[dict]], labels: dict[str, dict], conf
     if missing:
         raise ValueError(f"no predictions for {len(missing)} of {len(labels)} labelled images "
                          f"(e.g. {', '.join(missing[:3])}): predict the whole labelled folder")
+    return predictions
+
+
+def score_real(predictions: dict[str, list[dict]], labels: dict[str, dict], conf: float = 0.25,
+               max_box: float = MAX_BOX) -> dict:
+    """Score predictions (`{file name: [instance, ...]}` in original pixels, or a whole predictions.json
+    document) against `load_real_labels` output; every labelled image needs an entry (possibly empty).
+    Hand-box labels are scored by `score_hands` (`max_box` does not apply to them).
+
+    Returns `{format: "keypoints", images, conf, box_pad, max_box, pck_thresholds, ignored_detections,
+    classes: {class: metrics}, all: metrics, per_image: {file name: match_image(...)}, score: real_score(...)}`.
+    """
+    if is_hand_labels(labels):
+        return score_hands(predictions, labels, conf)
+    predictions = _per_image_predictions(predictions, labels)
     per_image = {}
     for name in sorted(labels):
         per_image[name] = match_image(predictions[name], labels[name], conf, max_box)
@@ -291,7 +357,7 @@ def score_real(predictions: dict[str, list[dict]], labels: dict[str, dict], conf
         classes[cls] = _summary(tools, fd, n_images, joint=cls == JOINT_CLASS)
     all_tools = [(t, labels[name]["diagonal"]) for name, m in per_image.items() for t in m["tools"]]
     overall = _summary(all_tools, sum(c["false_detections"] for c in classes.values()), n_images, joint=True)
-    metrics = {"images": n_images, "conf": conf, "box_pad": BOX_PAD, "max_box": max_box,
+    metrics = {"format": "keypoints", "images": n_images, "conf": conf, "box_pad": BOX_PAD, "max_box": max_box,
                "pck_thresholds": list(PCK_THRESHOLDS),
                "ignored_detections": sum(m["ignored"] for m in per_image.values()),
                "classes": classes, ALL: overall, "per_image": per_image}
@@ -299,14 +365,86 @@ def score_real(predictions: dict[str, list[dict]], labels: dict[str, dict], conf
     return metrics
 
 
+def grown(box: list[float], grow: float) -> list[float]:
+    """`box` with `grow` of its width and height added on every side."""
+    x1, y1, x2, y2 = box
+    dx, dy = grow * (x2 - x1), grow * (y2 - y1)
+    return [x1 - dx, y1 - dy, x2 + dx, y2 + dy]
+
+
+def covered_share(box: list[float], cover: list[float]) -> float:
+    """Share of `box`'s area inside `cover`."""
+    w = min(box[2], cover[2]) - max(box[0], cover[0])
+    h = min(box[3], cover[3]) - max(box[1], cover[1])
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    return max(w, 0.0) * max(h, 0.0) / area if area > 0 else 0.0
+
+
+def hand_of(box: list[float], hands: list[dict], grow: float = HAND_GROW) -> int | None:
+    """Index of the hand a predicted box belongs to (the hand whose grown box covers the largest share of it, over
+    half), None when it is near no hand."""
+    shares = [covered_share(box, grown(hand["box"], grow)) for hand in hands]
+    best = max(range(len(hands)), key=lambda i: shares[i], default=None)
+    return best if best is not None and shares[best] > 0.5 else None
+
+
+def match_hands(instances: list[dict], label: dict, conf: float = 0.25, grow: float = HAND_GROW) -> dict:
+    """The boxes (score >= conf) each hand of one image owns, per class, and how many belong to no hand."""
+    owned = [dict.fromkeys(schema.CLASSES, 0) for _ in label["hands"]]
+    far = 0
+    for pred in instances:
+        if pred["score"] < conf or pred["class"] not in schema.CLASSES:
+            continue
+        k = hand_of(pred["bbox"], label["hands"], grow)
+        if k is None:
+            far += 1
+        else:
+            owned[k][pred["class"]] += 1
+    return {"hands": [{"tool": hand["tool"], "boxes": boxes} for hand, boxes in zip(label["hands"], owned)],
+            "far": far}
+
+
+def score_hands(predictions: dict[str, list[dict]], labels: dict[str, dict], conf: float = 0.25,
+                grow: float = HAND_GROW) -> dict:
+    """Score predictions against hand-box labels (see the module docstring).
+
+    Returns `{format: "hands", images, conf, hand_grow, classes: {class: {gt_tools, recall, found, as_other,
+    as_other_share}}, false_alarms: {scissors|none: {hands, boxed, rate, boxes}}, boxes_near_no_hand,
+    far_per_image, per_image: {file name: match_hands(...)}, score: real_score(...)}`.
+    """
+    predictions = _per_image_predictions(predictions, labels)
+    per_image = {name: match_hands(predictions[name], labels[name], conf, grow) for name in sorted(labels)}
+    hands = [hand for m in per_image.values() for hand in m["hands"]]
+    classes = {}
+    for cls in schema.CLASSES:
+        holding = [h for h in hands if h["tool"] == cls]
+        found = sum(h["boxes"][cls] > 0 for h in holding)
+        other = sum(h["boxes"][cls] == 0 and any(n for c, n in h["boxes"].items() if c != cls) for h in holding)
+        n = len(holding)
+        classes[cls] = {"gt_tools": n, "found": found, "recall": found / n if n else None, "as_other": other,
+                        "as_other_share": other / n if n else None}
+    alarms = {}
+    for tool in OTHER_HAND_TOOLS:
+        holding = [h for h in hands if h["tool"] == tool]
+        boxed = sum(any(h["boxes"].values()) for h in holding)
+        alarms[tool] = {"hands": len(holding), "boxed": boxed, "rate": boxed / len(holding) if holding else None,
+                        "boxes": sum(sum(h["boxes"].values()) for h in holding)}
+    far = sum(m["far"] for m in per_image.values())
+    metrics = {"format": "hands", "images": len(labels), "conf": conf, "hand_grow": grow, "classes": classes,
+               "false_alarms": alarms, "boxes_near_no_hand": far,
+               "far_per_image": far / len(labels) if labels else None, "per_image": per_image}
+    metrics["score"] = real_score(metrics)
+    return metrics
+
+
 def real_score(metrics: dict) -> float:
     """One number for model selection: the mean over classes with GT tools of (recall + tip PCK@5%) / 2,
     so finding the tool and putting its tips within 5 % of the diagonal weigh the same; a class without
-    scorable tips counts its recall alone. 0 when nothing is labelled."""
+    scorable tips (all of them with hand-box labels) counts its recall alone. 0 when nothing is labelled."""
     key = pck_key("tip", max(PCK_THRESHOLDS))
     parts = []
     for m in metrics["classes"].values():
         if not m["gt_tools"]:
             continue
-        parts.append(m["recall"] if m[key] is None else (m["recall"] + m[key]) / 2)
+        parts.append(m["recall"] if m.get(key) is None else (m["recall"] + m[key]) / 2)
     return sum(parts) / len(parts) if parts else 0.0

@@ -5,11 +5,19 @@ coordinate normalised to the image size. As in Ultralytics' `save_conf`, a trail
 instance confidence and, in predictions, a keypoint's third value is its confidence (its visibility in
 labels). Parsing gives instance dicts (see `surgpose.records`) in pixels, with `score` when a line has a
 confidence; `polygon` (one) for segmentation lines.
+
+**Box-only instances** (an instrument whose box is labelled but not its keypoints: real photographs with
+boxes only, annotations without keypoints) have all five keypoints `0 0 0`, as every converter here writes
+unlabelled points. `is_box_only` recognises them, also inside Ultralytics' training batches: mosaic, affine,
+flips and clipping move the five points together, so they stay one point with visibility 0, while an
+instrument with labelled keypoints never has all five at one point. Training keeps them out of the keypoint
+losses (train.py); a stock Ultralytics run reads them as five keypoints outside the image.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -20,6 +28,20 @@ from surgpose.schema import CLASSES, FLIP_IDX, KEYPOINTS, KPT_OKS_SIGMAS, NUM_KE
 #: Values in a pose line without the trailing confidence.
 POSE_VALUES = 1 + 4 + 3 * NUM_KEYPOINTS
 TASKS = ("pose", "segment")
+
+
+#: Largest spread (in the keypoints' units) of five points that still counts as one point: far below a pixel,
+#: far above the rounding of Ultralytics' float32 affine transforms.
+ONE_POINT = 1e-3
+
+
+def is_box_only(keypoints: Any, tol: float = ONE_POINT) -> Any:
+    """Which instances of `keypoints` (numpy array or torch tensor, shape (..., K, 3)) are box-only: every
+    keypoint unlabelled (visibility 0) and all at one point (see the module docstring). Returns a bool array
+    of shape (...)."""
+    unlabelled = (keypoints[..., 2] == 0).all(-1)
+    together = (abs(keypoints[..., :2] - keypoints[..., :1, :2]) <= tol).all(-1).all(-1)
+    return unlabelled & together
 
 
 def _fmt(values: list) -> str:

@@ -168,3 +168,104 @@ def real_format_folder(tiny_root: Path, out: Path) -> Path:
         images[rec["image"]] = {"width": rec["width"], "height": rec["height"], "video": "tiny", "tools": tools}
     write_json(out / "keypoints.json", {"images": images})
     return out
+
+
+#: Class names of `detection_export`, as a Roboflow export spells them (one for each of ours, scissors beside).
+DETECTION_NAMES = ["Babcock Tissue Forceps", "Mayo Needle Holder", "DeBakey Dissector", "Metzenbaum Scissors"]
+
+
+def detection_export(root: Path, n: int = 6, size: tuple[int, int] = (192, 144)) -> Path:
+    """A YOLO detection dataset laid out as a Roboflow export (data.yaml with `../train/images`, train/images,
+    train/labels): drawn scenes with their needle holder ('Mayo Needle Holder') and tweezers ('DeBakey Dissector')
+    boxed, a 'Metzenbaum Scissors' box in every other image, and a last image holding only scissors."""
+    root = Path(root)
+    rng = np.random.default_rng(1)
+    ids = {"needle_holder": 1, "tweezers": 2}
+    for index in range(n):
+        image, instances = scene(rng, size)
+        lines = []
+        for inst in instances if index < n - 1 else []:
+            x1, y1, x2, y2 = inst["bbox"]
+            lines.append(f"{ids[inst['class']]} {(x1 + x2) / 2 / size[0]:.6f} {(y1 + y2) / 2 / size[1]:.6f} "
+                         f"{(x2 - x1) / size[0]:.6f} {(y2 - y1) / size[1]:.6f}")
+        if index % 2 or index == n - 1:
+            lines.append("3 0.2 0.8 0.2 0.15")
+        name = f"tool_{index}_jpg.rf.{index:04x}"
+        write_image(root / "train" / "images" / f"{name}.jpg", image)
+        (root / "train" / "labels").mkdir(parents=True, exist_ok=True)
+        (root / "train" / "labels" / f"{name}.txt").write_text("".join(f"{line}\n" for line in lines))
+    (root / "data.yaml").write_text(
+        "train: ../train/images\nval: ../valid/images\ntest: ../test/images\n\n"
+        f"nc: {len(DETECTION_NAMES)}\nnames: {json.dumps(DETECTION_NAMES)}\n\n"
+        "roboflow:\n  workspace: test\n  project: test\n  version: 1\n  license: CC BY 4.0\n")
+    return root
+
+
+#: Keypoint order of `coco_keypoints_export`'s categories: a label tool's own, not ours.
+EXPORT_KEYPOINT_ORDER = ["joint", "handle_right", "tip_right", "handle_left", "tip_left"]
+
+
+def coco_keypoints_export(root: Path, n: int = 6, size: tuple[int, int] = (192, 144), polygons: bool = True,
+                          unlabelled: int = 0) -> tuple[Path, Path, list[list[dict]]]:
+    """A COCO keypoints file as CVAT's "COCO Keypoints 1.0" export lays it out
+    (annotations/person_keypoints_default.json, images/default/): drawn scenes, categories with our keypoint names
+    in another order (`EXPORT_KEYPOINT_ORDER`), each tip_right of the first image marked occluded (v 1), the
+    tweezers of the second without keypoints (boxed only), polygons when asked, and `unlabelled` more images
+    with no annotation.
+
+    Returns (json path, image folder, each image's instance dicts in our keypoint order, as labelled)."""
+    root = Path(root)
+    rng = np.random.default_rng(2)
+    order = [schema.KEYPOINTS.index(name) for name in EXPORT_KEYPOINT_ORDER]
+    images, annotations, truth = [], [], []
+    for index in range(n + unlabelled):
+        image, instances = scene(rng, size)
+        name = f"frame_{index:06d}.jpg"
+        write_image(root / "images" / "default" / name, image)
+        images.append({"id": index + 1, "file_name": name, "width": size[0], "height": size[1]})
+        if index >= n:
+            continue
+        labelled = []
+        for inst in instances:
+            kpts = [list(kp) for kp in inst["keypoints"]]
+            if index == 0:
+                kpts[schema.KEYPOINTS.index("tip_right")][2] = schema.VIS_OCCLUDED
+            if index == 1 and inst["class"] == "tweezers":
+                kpts = [[0.0, 0.0, 0]] * schema.NUM_KEYPOINTS
+            x1, y1, x2, y2 = inst["bbox"]
+            annotations.append({
+                "id": len(annotations) + 1, "image_id": index + 1, "category_id": schema.class_id(inst["class"]) + 1,
+                "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1), "iscrowd": 0,
+                "segmentation": [np.ravel(p).tolist() for p in inst["polygons"]] if polygons else [],
+                "keypoints": [v for k in order for v in kpts[k]],
+                "num_keypoints": sum(kp[2] > 0 for kp in kpts), "attributes": {"occluded": False}})
+            labelled.append({**inst, "keypoints": kpts})
+        truth.append(labelled)
+    categories = [{"id": i + 1, "name": cls, "supercategory": "", "keypoints": EXPORT_KEYPOINT_ORDER,
+                   "skeleton": [[EXPORT_KEYPOINT_ORDER.index(schema.KEYPOINTS[a]) + 1,
+                                 EXPORT_KEYPOINT_ORDER.index(schema.KEYPOINTS[b]) + 1] for a, b in schema.SKELETON]}
+                  for i, cls in enumerate(schema.CLASSES)]
+    path = root / "annotations" / "person_keypoints_default.json"
+    write_json(path, {"licenses": [], "info": {}, "categories": categories, "images": images,
+                      "annotations": annotations})
+    return path, root / "images" / "default", truth
+
+
+def hand_format_folder(tiny_root: Path, out: Path) -> Path:
+    """The tiny drawn dataset as a hand-box folder (`images/` + `hands.json`, the format of ../shared/real/apas_dev):
+    each instrument held by a hand boxed around its middle, and an empty hand in a corner of every image."""
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    images = {}
+    for path in sorted((Path(tiny_root) / Layout.KEYPOINTS).glob("*.json")):
+        rec = json.loads(path.read_text())
+        shutil.copyfile(Path(tiny_root) / Layout.COCO / "images" / rec["image"], out / "images" / rec["image"])
+        hands = []
+        for inst in rec["instances"]:
+            x1, y1, x2, y2 = inst["bbox"]
+            cx, cy, w, h = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) * 0.6, (y2 - y1) * 0.6
+            hand = [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]
+            hands.append({"side": "right", "tool": inst["class"], "box": hand})
+        hands.append({"side": "left", "tool": "none", "box": [0.0, 0.0, 12.0, 12.0]})
+        images[rec["image"]] = {"width": rec["width"], "height": rec["height"], "video": "tiny", "hands": hands}
+    write_json(out / "hands.json", {"boxes": "one per hand, [x1, y1, x2, y2] pixels", "images": images})
+    return out

@@ -5,6 +5,7 @@ import pytest
 
 import curate_and_split
 import evaluate
+import import_labels
 import predict
 import refine
 import train
@@ -18,6 +19,7 @@ import video
     (curate_and_split, ["--out_ds", "{t}/o", "--pair", "{t}/none.mp4::{t}/labels"], "video not found"),
     (refine, ["--base_weights", "{t}/none.pt", "--data", "{t}/none.yaml"], "weights not found"),
     (evaluate, ["--weights", "{t}/none.pt", "--real", "{t}"], "weights not found"),
+    (import_labels, ["--source", "{t}/none", "--out", "{t}/o"], "/none not found"),
 ], ids=lambda v: getattr(v, "__name__", None))
 def test_bad_input_ends_with_one_line(script, argv, message, tmp_path):
     opt = script.parse_opt([a.format(t=tmp_path) for a in argv])

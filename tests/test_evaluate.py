@@ -9,10 +9,10 @@ import pytest
 
 import evaluate
 import predict
-from datasets import real_format_folder, tiny_dataset, trained_run
+from datasets import hand_format_folder, real_format_folder, tiny_dataset, trained_run
 from surgpose import schema
 from surgpose.files import write_json
-from surgpose.metrics import load_real_labels, parse_real_labels, real_score, score_real
+from surgpose.metrics import hand_of, load_real_labels, parse_hand_labels, parse_real_labels, real_score, score_real
 from surgpose.schema import Layout
 
 #: An untrained-for-long model scores around 0.005: a low threshold still exercises every path.
@@ -386,3 +386,82 @@ def test_outcomes_say_how_each_tool_was_missed():
     assert m["classes"]["needle_holder"]["outcomes"] == {"found": 1, "tips_off": 1, "other_class": 0, "no_box": 0}
     assert [t["outcome"] for t in m["per_image"]["a.jpg"]["tools"]] == ["found", "other_class"]
     assert m["all"]["outcomes"]["other_class"] == 1 and sum(m["all"]["outcomes"].values()) == m["all"]["gt_tools"]
+
+
+# ---------------------------------------------------------------- hand-box labels (apas_dev format)
+
+HANDS = {"a.jpg": {"width": W, "height": H, "hands": [
+    {"side": "right", "tool": "needle_holder", "box": [100, 100, 200, 200]},
+    {"side": "left", "tool": "tweezers", "box": [400, 100, 500, 200]},
+    {"side": "right", "tool": "none", "box": [100, 400, 200, 500]},
+    {"side": "left", "tool": "scissors", "box": [400, 400, 500, 500]}]},
+    "b.jpg": {"width": W, "height": H, "hands": [{"side": "left", "tool": "none", "box": [600, 100, 700, 200]}]}}
+
+
+def box(cls: str, xyxy: list[float], score: float = 0.9) -> dict:
+    return {"class": cls, "score": score, "bbox": xyxy, "keypoints": [], "polygon": []}
+
+
+def test_hand_boxes_known_answers():
+    """A needle holder sticking out of its hand (inside the grown hand box only), a tweezers hand boxed as a needle
+    holder, an empty hand with a box, a box near no hand, one below the confidence threshold."""
+    labels = parse_hand_labels({"images": HANDS})
+    sticking_out = [120, 60, 260, 180]   # 38 % inside the hand box, 66 % inside the grown one
+    assert hand_of(sticking_out, labels["a.jpg"]["hands"], grow=0.0) is None
+    m = score_real({"a.jpg": [box("needle_holder", sticking_out), box("needle_holder", [410, 110, 490, 190]),
+                              box("tweezers", [110, 410, 190, 490]), box("tweezers", [420, 420, 480, 480], score=0.1),
+                              box("tweezers", [600, 300, 700, 350])],
+                    "b.jpg": []}, labels, conf=0.25)
+    assert m["format"] == "hands" and m["images"] == 2
+    assert m["classes"]["needle_holder"] == {"gt_tools": 1, "found": 1, "recall": 1.0, "as_other": 0,
+                                             "as_other_share": 0.0}
+    assert m["classes"]["tweezers"]["recall"] == 0.0 and m["classes"]["tweezers"]["as_other_share"] == 1.0
+    assert m["false_alarms"]["none"] == {"hands": 2, "boxed": 1, "rate": 0.5, "boxes": 1}
+    assert m["false_alarms"]["scissors"]["rate"] == 0.0   # its only box is below conf
+    assert m["boxes_near_no_hand"] == 1 and m["far_per_image"] == 0.5
+    assert m["score"] == real_score(m) == 0.5
+
+
+def test_a_box_between_two_hands_goes_to_the_one_covering_more_of_it():
+    hands = [{"tool": "needle_holder", "box": [100, 100, 200, 200]}, {"tool": "tweezers", "box": [260, 100, 360, 200]}]
+    assert hand_of([150, 120, 250, 180], hands) == 0          # 0.75 in the left hand's grown box, 0.15 in the right's
+    assert hand_of([210, 120, 310, 180], hands) == 1          # mirrored
+    assert hand_of([190, 120, 270, 180], hands) is None       # 0.44 in each: near no hand
+
+
+def test_hand_label_errors(tmp_path):
+    for hand, message in (({"tool": "scalpel", "box": [0, 0, 1, 1]}, "tool must be one of"),
+                          ({"tool": "none", "box": [5, 0, 1, 1]}, "box must be")):
+        with pytest.raises(ValueError, match=message):
+            parse_hand_labels({"images": {"a.jpg": {"width": W, "height": H, "hands": [hand]}}})
+    (tmp_path / "keypoints.json").write_text("{}")
+    (tmp_path / "hands.json").write_text("{}")
+    with pytest.raises(ValueError, match="holds both keypoints.json and hands.json"):
+        load_real_labels(tmp_path)
+
+
+def test_run_on_hand_boxes_side_by_side(tiny, pose_weights, tmp_path, capsys):
+    """A model and perfect predictions on a hand-box folder: one table for both, perfect first."""
+    folder = hand_format_folder(tiny["pose"].parent.parent, tmp_path / "hands")
+    labels = load_real_labels(folder)
+    perfect_doc = {"images": {name: [box(h["tool"], h["box"]) for h in lab["hands"] if h["tool"] in schema.CLASSES]
+                              for name, lab in labels.items()}, "keypoint_names": list(schema.KEYPOINTS)}
+    write_json(tmp_path / "perfect.json", perfect_doc)
+    capsys.readouterr()
+    doc = evaluate.run([pose_weights, tmp_path / "perfect.json"], real=folder, imgsz=64, conf=LOW_CONF, device="cpu",
+                       out=tmp_path / "e.json")
+    table = capsys.readouterr().out
+    model, best = doc["results"]
+    assert doc["best"] == str(tmp_path / "perfect.json") and best["score"] == 1.0
+    assert best["false_alarms"]["none"]["rate"] == 0.0 and best["far_per_image"] == 0.0
+    assert model["format"] == "hands" and set(model["per_image"]) == set(labels)
+    for row in ("needle_holder", "tweezers", "scissors", "none", "all"):
+        assert row in table
+    assert "far/img" in table and "1.000" in table
+
+
+def test_on_apas_dev_labels(real_dir):
+    labels = load_real_labels(real_dir / "apas_dev")
+    tools = [h["tool"] for lab in labels.values() for h in lab["hands"]]
+    assert len(labels) == 118 and {t: tools.count(t) for t in set(tools)} == {
+        "needle_holder": 89, "tweezers": 39, "scissors": 28, "none": 79}

@@ -12,6 +12,7 @@ from ultralytics.models.yolo.pose import PoseTrainer
 
 import curate_and_split
 import refine
+import train
 import video
 from datasets import real_format_folder, tiny_dataset, trained_run
 
@@ -33,17 +34,19 @@ def test_mixed_data_holds_the_synthetic_share(setup, tmp_path):
     clip = setup["tiny"]["clip"]
     video.run(weights=setup["weights"], video=clip, out_dir=tmp_path / "v", imgsz=64, conf=0.001, export=None)
     curate_and_split.run(pair=[f"{clip}::{tmp_path / 'v'}"], out_ds=tmp_path / "ds", **PERMISSIVE)
-    mixed = refine.mix_datasets(tmp_path / "ds" / "data.yaml", setup["tiny"]["pose"], 0.5, 0, tmp_path / "mix")
+    mixed = train.mix_datasets(tmp_path / "ds" / "data.yaml", setup["tiny"]["pose"], 0.5, 0, tmp_path / "mix",
+                               flag="synthetic_fraction")
     data = yaml.safe_load(mixed.read_text())
-    train = (tmp_path / "mix" / data["train"]).read_text().split()
-    real = [p for p in train if "/ds/" in p]
+    listed = (tmp_path / "mix" / data["train"]).read_text().split()
+    real = [p for p in listed if "/ds/" in p]
     assert len(real) == len(list((tmp_path / "ds" / "images" / "train").glob("*.jpg"))) > 0
-    assert len(train) - len(real) == min(len(real), 8)  # half synthetic, capped by the 8 synthetic train images
+    assert len(listed) - len(real) == len(real)  # half synthetic (the 8 synthetic train images repeat if need be)
     val = (tmp_path / "mix" / data["val"]).read_text().split()
     assert sum("/ds/" not in p for p in val) == 4  # the whole synthetic val split: labels we trust
     assert data["kpt_shape"] == [5, 3] and data["kpt_oks_sigmas"]
     with pytest.raises(ValueError, match="synthetic_fraction"):
-        refine.mix_datasets(tmp_path / "ds" / "data.yaml", setup["tiny"]["pose"], 1.0, 0, tmp_path / "bad")
+        train.mix_datasets(tmp_path / "ds" / "data.yaml", setup["tiny"]["pose"], 1.0, 0, tmp_path / "bad",
+                           flag="synthetic_fraction")
 
 
 def two_rounds_on_curated_pseudo_labels(setup, tmp_path, **changes) -> dict:
