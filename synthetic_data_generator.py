@@ -41,7 +41,7 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--full_scene", action="store_true", help="render a 3D work surface instead of 2D compositing")
     p.add_argument("--amodal", action="store_true", help="full-tool masks instead of the visible part")
     p.add_argument("--tools_dir", help="your own OBJ meshes with JSON sidecars instead of parametric tools")
-    p.add_argument("--hands_dir", help="hand occluder meshes (default: hands/)")
+    p.add_argument("--hands_dir", help="rigged hand (hand.obj + hand.json, default: hands/)")
     p.add_argument("--no_hands", action="store_true", help="render without hands")
     p.add_argument("--backgrounds", dest="backgrounds_dir", help="folder of real photos (default: procedural)")
     p.add_argument("--hdri", dest="hdri_dir", help="folder of .hdr/.exr maps for ambient light and reflections")
@@ -58,7 +58,10 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--max_tilt", type=float, default=d.max_tilt_deg, help="camera tilt from top-down, degrees")
     g.add_argument("--articulation", type=float, nargs=2, default=list(d.articulation), metavar=("MIN", "MAX"),
                    help="jaw/arm opening, 0 closed .. 1 wide open")
-    g.add_argument("--hand_probability", type=float, default=d.hand_probability, help="share of tools with a hand")
+    g.add_argument("--held_probability", type=float, nargs=2, default=list(d.held_probability), metavar=("NH", "T"),
+                   help="share of needle holders / tweezers in view that a hand holds")
+    g.add_argument("--oblique_probability", type=float, default=d.oblique_probability,
+                   help="share of frames filmed from the front and above instead of from overhead")
     g.add_argument("--distractor_probability", type=float, default=d.distractor_probability,
                    help="share of frames with unlabelled scissors among the instruments (default 0: none)")
     g.add_argument("--lights", type=int, nargs=2, default=list(d.lights), metavar=("MIN", "MAX"))
@@ -75,7 +78,8 @@ def main(opt: argparse.Namespace) -> None:
     ranges = SceneRanges(min_tools=kwargs.pop("tools")[0], max_tools=opt.tools[1],
                          camera_distance=tuple(kwargs.pop("camera_distance")), max_tilt_deg=kwargs.pop("max_tilt"),
                          articulation=tuple(kwargs.pop("articulation")),
-                         hand_probability=kwargs.pop("hand_probability"),
+                         held_probability=tuple(kwargs.pop("held_probability")),
+                         oblique_probability=kwargs.pop("oblique_probability"),
                          distractor_probability=kwargs.pop("distractor_probability"), lights=tuple(kwargs.pop("lights")),
                          kelvin=tuple(kwargs.pop("kelvin")))
     try:

@@ -1,13 +1,19 @@
-"""Seconds per synthetic image with the generator's default settings, split into render / label /
-composite / write (each worker logs its own steps), plus the end-to-end wall time.
+"""Seconds per synthetic image with the generator's default settings, split into scene sampling (hands and
+grasps) / render / label / composite / write (each worker logs its own steps), plus the end-to-end wall time.
 
-    python bench/render_speed.py --num_images 30 [--width 960 --height 544] [--workers 1] [-- extra generator flags]
+    python bench/render_speed.py --num_images 30 [--width 960 --height 544] [--workers 1] [--baseline REF]
+
+`--baseline REF` renders the same frames count with the generator of a git commit (checked out into a
+temporary worktree) in the same run, alternating with this tree's `--repeats` times, and prints both and
+their ratio: a generator change's cost measured under the same machine load.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -18,6 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 from data_generation.generator import run as generate  # noqa: E402
 
+STEPS = ("scene", "render", "label", "composite", "write")
+
 
 def run(num_images: int = 30, width: int | None = None, height: int | None = None, workers: int = 1,
         keep: str | None = None, **kwargs) -> dict:
@@ -27,13 +35,34 @@ def run(num_images: int = 30, width: int | None = None, height: int | None = Non
     generate(out=str(out), num_images=num_images, width=width, height=height, workers=workers, **kwargs)
     wall = time.perf_counter() - start
     rows = [json.loads(line) for p in (out / "logs").glob("timings_*.jsonl") for line in p.read_text().splitlines()]
-    steps = {k: sum(r[k] for r in rows) / len(rows) for k in ("render", "label", "composite", "write")}
+    steps = {k: sum(r.get(k, 0.0) for r in rows) / len(rows) for k in STEPS}
     result = {"images": num_images, "workers": workers, "wall_s_per_image": wall / num_images,
               **{f"{k}_s": v for k, v in steps.items()},
               "projected_1000_images_min": wall / num_images * 1000 / 60}
     if not keep:
         shutil.rmtree(out, ignore_errors=True)
     return result
+
+
+def run_at(ref: str, argv: list[str]) -> dict:
+    """This script's figures for the generator of commit `ref` (its own bench script, in a temporary worktree)."""
+    with tempfile.TemporaryDirectory(prefix="render_speed_baseline_") as tmp:
+        tree = Path(tmp) / "tree"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(tree), ref], check=True)
+        try:
+            proc = subprocess.run([sys.executable, str(tree / "bench" / "render_speed.py"), *argv],
+                                  capture_output=True, text=True, cwd=tree)
+            if proc.returncode:
+                raise SystemExit(f"error: the baseline {ref} failed: {proc.stderr.strip().splitlines()[-1:]}")
+            return json.loads(proc.stdout.strip().splitlines()[-1])
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
+
+
+def describe(r: dict) -> str:
+    parts = " | ".join(f"{k} {r[f'{k}_s']:.3f} s" for k in STEPS if f"{k}_s" in r)
+    return (f"{r['wall_s_per_image']:.2f} s per image end to end (1000 images: {r['projected_1000_images_min']:.1f} min)"
+            f"; per image in the workers: {parts}")
 
 
 def main() -> None:
@@ -45,14 +74,28 @@ def main() -> None:
     p.add_argument("--samples", type=int)
     p.add_argument("--denoise", action="store_true")
     p.add_argument("--keep", help="keep the dataset in this folder")
+    p.add_argument("--baseline", metavar="REF", help="also time the generator of this git commit, in the same run")
+    p.add_argument("--repeats", type=int, default=1, help="with --baseline: alternate baseline and this tree N times")
     opt = p.parse_args()
     extra = {k: v for k, v in (("samples", opt.samples), ("denoise", opt.denoise or None)) if v is not None}
-    r = run(opt.num_images, opt.width, opt.height, opt.workers, opt.keep, **extra)
-    print(f"{r['images']} images, {r['workers']} worker(s): {r['wall_s_per_image']:.2f} s per image end to end "
-          f"(1000 images: {r['projected_1000_images_min']:.1f} min)")
-    print(f"per image in the workers: render {r['render_s']:.2f} s | label {r['label_s']:.3f} s | "
-          f"composite {r['composite_s']:.3f} s | write {r['write_s']:.3f} s")
-    print(json.dumps(r))
+    if not opt.baseline:
+        r = run(opt.num_images, opt.width, opt.height, opt.workers, opt.keep, **extra)
+        print(f"{r['images']} images, {r['workers']} worker(s): {describe(r)}")
+        print(json.dumps(r))
+        return
+    argv = [f"--num_images={opt.num_images}", f"--workers={opt.workers}"]
+    argv += [f"--{k}={v}" for k, v in (("width", opt.width), ("height", opt.height), ("samples", opt.samples)) if v]
+    argv += ["--denoise"] if opt.denoise else []
+    pairs = []
+    for _ in range(opt.repeats):
+        pairs.append((run_at(opt.baseline, argv), run(opt.num_images, opt.width, opt.height, opt.workers, **extra)))
+    ratios = [new["wall_s_per_image"] / old["wall_s_per_image"] for old, new in pairs]
+    for i, (old, new) in enumerate(pairs):
+        print(f"round {i + 1}: baseline {opt.baseline}: {describe(old)}")
+        print(f"round {i + 1}: this tree: {describe(new)}")
+    print(f"this tree / baseline, seconds per image end to end: {statistics.median(ratios):.2f}x "
+          f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)})")
+    print(json.dumps({"baseline": opt.baseline, "pairs": pairs, "ratio": statistics.median(ratios)}))
 
 
 if __name__ == "__main__":

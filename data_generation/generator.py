@@ -49,7 +49,7 @@ def parse_shard(shard: str | None) -> tuple[int, int] | None:
 def validate(settings: GeneratorSettings, workers: int) -> None:
     """Check every input before anything is written, with one-line messages."""
     from data_generation.backgrounds import list_backgrounds, list_hdris, unreadable
-    from data_generation.generate_hands import load_hands
+    from data_generation.hand_model import load_hand_model
     from data_generation.generate_tools import load_tools_dir
 
     if settings.num_images < 2:   # one frame would go to val, leaving nothing to train on
@@ -77,7 +77,7 @@ def validate(settings: GeneratorSettings, workers: int) -> None:
             raise GeneratorError(f"--tools MIN {settings.ranges.min_tools} is more than the {pool} instruments "
                                  "a frame draws from")
         if settings.hands_dir:
-            load_hands(settings.hands_dir)
+            load_hand_model(settings.hands_dir)
     except (ValueError, OSError) as err:
         raise GeneratorError(str(err)) from None
     out = Path(settings.out)
@@ -114,7 +114,8 @@ def validate_ranges(r: SceneRanges) -> None:
               (0 <= r.max_tilt_deg <= 80, "--max_tilt must be within 0..80 degrees"),
               (0 <= r.articulation[0] and r.articulation[1] <= 1, "--articulation must be within 0..1"),
               (r.kelvin[0] > 0, "--kelvin must be above 0"),
-              (0 <= r.hand_probability <= 1, "--hand_probability must be within 0..1"),
+              (all(0 <= p <= 1 for p in r.held_probability), "--held_probability must be within 0..1"),
+              (0 <= r.oblique_probability <= 1, "--oblique_probability must be within 0..1"),
               (0 <= r.distractor_probability <= 1, "--distractor_probability must be within 0..1")]
     for ok, message in checks:
         if not ok:

