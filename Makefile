@@ -25,7 +25,7 @@ $(STAMP): requirements.txt
 
 demo: env
 	$(PY) synthetic_data_generator.py --num_images 8 --out output_demo --width 640 --height 368 --debug
-	$(PY) video.py --weights models/refined_weights.pt --video output_demo/composited/train --out_dir output_demo/video --export none
+	$(PY) video.py --video output_demo/composited/train --out_dir output_demo/video --export none --folder_fps 2
 
 test: env
 	$(PY) -m pytest -q tests

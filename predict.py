@@ -1,5 +1,6 @@
 """Phase 2/3: predict instruments on images; one JSON format for every model, plus YOLO labels and overlays.
 
+    python predict.py --source frames/ --out_dir out/          # the shipped models/refined_weights.pt
     python predict.py --weights runs/pose/train/weights/best.pt --source frames/ --out_dir out/
     python predict.py --weights pose.pt --seg_weights seg.pt --source "shots/*.jpg" --out_dir out/
 
@@ -9,7 +10,8 @@ Writes `OUT/predictions.json` ({"keypoint_names", "classes", "images": {file nam
 "complete"}, original-image pixels), YOLO labels with a trailing confidence (`OUT/labels/` pose,
 `OUT/labels_seg/` segmentation) and overlays (`OUT/overlays/`). Interrupted (Ctrl-C, `kill`), it still writes
 predictions.json for the images done, with "complete": false. OUT holds one run: a rerun into it first
-removes the earlier run's labels and overlays.
+removes the earlier run's labels and overlays. On the command line, what the libraries (Ultralytics, torch,
+OpenVINO, NNCF) print goes to `OUT/libraries.log`, not the console.
 """
 from __future__ import annotations
 
@@ -20,13 +22,16 @@ import signal
 from pathlib import Path
 from typing import Any, Sequence
 
-from surgpose import offline
+from surgpose import console, offline
 
 offline.configure()
+if __name__ == "__main__":   # a command-line run: the libraries' messages go to a log file in --out_dir
+    console.quiet_libraries()   # before they are imported, which is when some of them speak
 
 from ultralytics.data.utils import IMG_FORMATS, VID_FORMATS  # noqa: E402
 
 from surgpose.cli import user_errors_in_one_line  # noqa: E402
+from surgpose.console import shown  # noqa: E402
 from surgpose.draw import draw_instances  # noqa: E402
 from surgpose.files import write_image, write_json  # noqa: E402
 from surgpose.inference import (  # noqa: E402
@@ -87,7 +92,7 @@ def replace_earlier_run(out: Path, files: list[Path]) -> None:
                                    keep={p.parent for p in files})
     (out / "predictions.json").unlink(missing_ok=True)
     if removed:
-        print(f"{out}: replacing an earlier run ({removed} of its label and overlay files removed)")
+        print(f"{shown(out)}: replacing an earlier run ({removed} of its label and overlay files removed)")
 
 
 def run(
@@ -145,13 +150,15 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
 @user_errors_in_one_line
 def main(opt: argparse.Namespace) -> None:
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` writes predictions.json like Ctrl-C does
+    console.log_to(Path(opt.out_dir) / console.LOG_NAME)
     try:
         document = run(**vars(opt))
     except KeyboardInterrupt:
-        raise SystemExit(f"interrupted: {Path(opt.out_dir) / 'predictions.json'} holds the images done "
+        raise SystemExit(f"interrupted: {shown(Path(opt.out_dir) / 'predictions.json')} holds the images done "
                          "(\"complete\": false)") from None
     n = sum(len(v) for v in document["images"].values())
-    print(f"{n} instances in {len(document['images'])} images -> {Path(opt.out_dir) / 'predictions.json'}")
+    print(f"{n} instances in {len(document['images'])} images -> {shown(Path(opt.out_dir) / 'predictions.json')}"
+          + console.written_to())
 
 
 if __name__ == "__main__":

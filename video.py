@@ -1,14 +1,15 @@
 """Phase 2/3: run a trained model over a video; annotated video, per-frame YOLO labels and JSON lines.
 
+    python video.py --video clip.mp4 --out_dir out/          # the shipped models/refined_weights.pt
     python video.py --weights runs/pose/train/weights/best.pt --video clip.mp4 --out_dir out/
     python video.py --weights best.pt --video clip.mp4 --out_dir out/ --track bytetrack.yaml --smooth
     python video.py --weights best.pt --video clip.mp4 --out_dir out/ --scales 0.75 1 1.25 --pre_clahe
 
-On CPU the default `--export auto` runs the fastest backend: an OpenVINO INT8 export of the weights,
-quantised (head kept in float) on 128 frames of the first video of 32 frames or more it sees, then cached
-beside them (about a minute, once). About 2.5-4x PyTorch's speed on 2 cores, keypoints nearly unchanged
-(README figures). Shorter inputs get the float32 OpenVINO export (PyTorch's predictions, about 2x faster);
-`--export openvino` or `none` choose explicitly, and a GPU runs PyTorch.
+On CPU the default `--export auto` runs the fastest backend: the float32 OpenVINO export of the weights
+(PyTorch's predictions, about 2x faster; made once, cached beside them), and on inputs of 1800 frames or more
+an OpenVINO INT8 export quantised (head kept in float) on 128 frames of this very footage, cached per
+footage (about a minute per model, once per footage; about 2.5-4x PyTorch's speed on 2 cores, keypoints
+nearly unchanged: README figures). `--export int8`, `openvino` or `none` choose explicitly; a GPU runs PyTorch.
 Beside a pose model, the shipped `models/seg_weights.pt` draws masks on the pose model's detections
 (`--seg_weights auto`, the command-line default; `none` turns it off, `run()` has none unless given).
 Writes, in OUT/:
@@ -18,6 +19,7 @@ Writes, in OUT/:
   predictions.jsonl   one line per processed frame, in the predict.py format plus "frame" and "time_s"
   run.json            video, model, preprocessing (CLAHE) and progress, so Phase 3 can reproduce the frames
   images/             with --save_frames: the frames the model saw (after --pre_clahe; JPEG, quality 95)
+  libraries.log       on the command line: what Ultralytics, torch, OpenVINO and NNCF print (not the console)
 Labels and JSON lines are written as each frame finishes, the video and run.json are closed on Ctrl-C or
 `kill` too: an interrupted run stays readable for the frames done (run.json says "complete": false), and
 the same command with `--resume` continues it. OUT holds one run: a rerun into it without `--resume` first
@@ -33,14 +35,17 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from surgpose import offline
+from surgpose import console, offline
 
 offline.configure()
+if __name__ == "__main__":   # a command-line run: the libraries' messages go to a log file in --out_dir
+    console.quiet_libraries()   # before they are imported, which is when some of them speak
 
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from surgpose.cli import positive_int, user_errors_in_one_line  # noqa: E402
+from surgpose.cli import positive_float, positive_int, user_errors_in_one_line  # noqa: E402
+from surgpose.console import shown  # noqa: E402
 from surgpose.draw import draw_instances  # noqa: E402
 from surgpose.files import write_image, write_json, write_text  # noqa: E402
 from surgpose.inference import (  # noqa: E402
@@ -60,7 +65,7 @@ from surgpose.inference import (  # noqa: E402
     stem_pattern,
     video_calibration,
 )
-from surgpose.video_io import VideoReader, Worker, video_writer  # noqa: E402
+from surgpose.video_io import FOLDER_FPS, VideoReader, Worker, video_writer  # noqa: E402
 
 #: Per-frame file stem: `<video stem>_<frame index>`; Phase 3 finds the frame by this index.
 FRAME_STEM = "{video}_{frame:06d}"
@@ -92,7 +97,7 @@ def replace_earlier_run(out: Path, record: dict[str, Any], keep: Path) -> None:
     removed = remove_stale_outputs(out, [*LABEL_DIRS.values(), "images"],
                                    lambda stem: any(names(stem) for names in runs), keep=[keep])
     if removed:
-        print(f"{out}: replacing an earlier run ({removed} of its per-frame files removed)")
+        print(f"{shown(out)}: replacing an earlier run ({removed} of its per-frame files removed)")
 
 
 #: Run-record keys that describe progress, not the run: they may differ when --resume continues it.
@@ -148,14 +153,18 @@ def run(
     max_frames: int | None = None,
     progress_every: int = 0,
     resume: bool = False,
+    folder_fps: float | None = None,
 ) -> dict[str, Any]:
     """Process `video`; return the run record (also written to `OUT/run.json`).
 
     `resume` continues an interrupted run in `out_dir`: the frames it finished are redrawn and relabelled from
-    its predictions.jsonl without running the model, the rest are predicted.
+    its predictions.jsonl without running the model, the rest are predicted. `folder_fps` is the frame rate of
+    a folder of frames (default 30; `make demo` plays its 7 frames at 2 fps so that they can be seen).
     """
     out = Path(out_dir)
-    reader = VideoReader(video, stride=stride)  # fails fast on a missing or undecodable video
+    if folder_fps is not None and not Path(video).is_dir():
+        raise ValueError(f"--folder_fps sets the rate of a folder of frames; {video} plays at its own rate")
+    reader = VideoReader(video, stride=stride, folder_fps=folder_fps or FOLDER_FPS)  # fails fast on a missing video
     if twice := repeated(reader.names or []):
         raise ValueError(f"{video}: images {', '.join(twice[:3])} differ only by extension; their outputs would "
                          "share one name (rename or move one)")
@@ -261,7 +270,9 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_inference_args(p, default_export="auto")
     p.add_argument("--video", required=True,
-                   help="input video file, or a folder of same-size frames (file-name order, read at 30 fps)")
+                   help="input video file, or a folder of same-size frames (file-name order, at --folder_fps)")
+    p.add_argument("--folder_fps", type=positive_float, default=None,
+                   help=f"frame rate of a folder of frames: annotated.mp4's rate and time_s (default {FOLDER_FPS:g})")
     p.add_argument("--out_dir", required=True, help="output folder")
     p.add_argument("--stride", type=positive_int, default=1, help="process every N-th frame")
     p.add_argument("--track", nargs="?", const=TRACKERS[0], default=None,
@@ -278,12 +289,14 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
 @user_errors_in_one_line
 def main(opt: argparse.Namespace) -> None:
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` finishes outputs like Ctrl-C does
+    console.log_to(Path(opt.out_dir) / console.LOG_NAME, append=opt.resume)
     try:
         record = run(**vars(opt))
     except KeyboardInterrupt:
-        raise SystemExit(f"interrupted: outputs for the frames done are in {opt.out_dir}; add --resume to the same "
-                         "command to continue") from None
-    print(f"{record['frames_done']} frames at {record['fps_processed']} fps -> {opt.out_dir}")
+        raise SystemExit(f"interrupted: outputs for the frames done are in {shown(opt.out_dir)}; add --resume to the "
+                         "same command to continue") from None
+    print(f"{record['frames_done']} frames at {record['fps_processed']} fps -> {shown(opt.out_dir)}"
+          + console.written_to())
 
 
 if __name__ == "__main__":

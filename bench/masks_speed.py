@@ -1,5 +1,6 @@
 """CPU cost of masks in `video.py`: the pose model alone against pose + segmentation model, on the same clip
-and backend (`--export auto`, i.e. OpenVINO INT8 on a CPU), interleaved and repeated.
+and backend (`--export int8` by default: OpenVINO INT8, the fastest on a CPU, which `--export auto` picks for
+inputs of 1800 frames or more), interleaved and repeated.
 
     python bench/masks_speed.py --weights models/refined_weights.pt --seg_weights models/seg_weights.pt \
         --video ../shared/real/clips/laufer_P016_balloon1.mp4
@@ -23,7 +24,7 @@ import video  # noqa: E402
 
 
 def run(weights: str | Path, seg_weights: str | Path, video_path: str | Path, imgsz: int = 640, frames: int = 150,
-        conf: float = 0.25, export: str = "auto", repeats: int = 3) -> dict:
+        conf: float = 0.25, export: str = "int8", repeats: int = 3) -> dict:
     """Medians of `repeats` interleaved `video.run`s without and with the segmentation model."""
     runs: dict[str, list[float]] = {"pose": [], "pose_and_seg": []}
     with tempfile.TemporaryDirectory() as tmp:
@@ -48,7 +49,7 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--imgsz", type=int, default=640)
     p.add_argument("--frames", type=int, default=150, help="frames of the video to use")
     p.add_argument("--conf", type=float, default=0.25)
-    p.add_argument("--export", default="auto", help="video.py's --export for both runs")
+    p.add_argument("--export", default="int8", help="video.py's --export for both runs")
     p.add_argument("--repeats", type=int, default=3, help="interleaved repetitions; medians are reported")
     return p.parse_args(argv)
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
+import hashlib
 import logging
 import math
 import os
@@ -22,6 +24,7 @@ import sys
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,21 +32,37 @@ import cv2
 import numpy as np
 import yaml
 
-from surgpose import schema, yolo
+from surgpose import console, schema, yolo
 from surgpose.cli import available_device, number, positive_float, positive_int, unit_interval
-from surgpose.video_io import sample_frames, spread
+from surgpose.console import shown
+from surgpose.video_io import FrameFolder, sample_frames, spread
 
 #: Exports that `Detector` can run, by the suffix each gets beside `<stem>.pt`. Ultralytics makes them with
 #: `dynamic=True`: any input size, so a 4:3 video runs at 640x480 rather than padded to 640x640 and one
-#: export serves every `--scales` size. `int8` is the OpenVINO export quantised by NNCF (see quantize_openvino).
+#: export serves every `--scales` size. `int8` is the OpenVINO export quantised by NNCF (see quantize_openvino),
+#: one per footage: `<stem>_int8/<footage>-<key>_int8_openvino_model/` (see Calibration).
 EXPORTS = {"onnx": ".onnx", "openvino": "_openvino_model", "int8": "_int8_openvino_model"}
+
+#: Folder beside `<stem>.pt` that holds its INT8 exports, one per footage.
+INT8_FOLDER = "_int8"
+
+#: INT8 exports kept per weights (the least recently used beyond these are removed when one is made).
+KEEP_INT8_EXPORTS = 4
 
 #: Frames sampled for INT8 calibration (Ultralytics recommends a few hundred; 128 keeps the export near a minute).
 CALIBRATION_FRAMES = 128
 
-#: Fewest input frames for `--export auto` to quantise: the INT8 export is cached and reused on later
-#: inputs, so it should not be calibrated on a handful of frames (a short demo clip, a few images).
+#: Why an INT8 export cannot be made without frames of the footage it will run on.
+NO_CALIBRATION = "--export int8 needs calibration images (video.py and predict.py take them from the input)"
+
+#: Fewest frames an INT8 export should be calibrated on: fewer draw a warning.
 MIN_CALIBRATION_FRAMES = 32
+
+#: Fewest frames for `--export auto` to quantise on the CPU. Each footage is calibrated anew (an INT8 model
+#: calibrated on one video lost 0.02 on oss_dev, one calibrated on oss_dev's own frames nothing: model card),
+#: which costs about a minute per model; INT8 then saves about 30 ms a frame (pose) to 100 ms (pose and masks)
+#: over float OpenVINO: it repays itself over roughly a minute of 30 fps video.
+AUTO_INT8_FRAMES = 1800
 
 #: Largest outline change allowed when simplifying predicted mask polygons (original pixels).
 POLYGON_TOLERANCE_PX = 1.0
@@ -53,8 +72,10 @@ POLYGON_TOLERANCE_PX = 1.0
 #: which Ultralytics' per-class NMS at IoU 0.7 lets through. Curation's `double_box` rule, at inference; chosen
 #: on oss_dev (README, Phase 2); above 1: off.
 DOUBLE_BOX_COVER = 0.9
+#: The shipped pose model, `--weights`' default (found from the repository, so scripts run from any folder).
+SHIPPED_WEIGHTS = Path(__file__).resolve().parents[1] / "models" / "refined_weights.pt"
 #: The shipped segmentation model that `--seg_weights auto` puts beside a pose model.
-SHIPPED_SEG_WEIGHTS = Path(__file__).resolve().parents[1] / "models" / "seg_weights.pt"
+SHIPPED_SEG_WEIGHTS = SHIPPED_WEIGHTS.with_name("seg_weights.pt")
 
 #: Pieces of one predicted mask smaller than this fraction of its largest piece are dropped (`mask_polygons`).
 MIN_MASK_PIECE = 0.1
@@ -77,11 +98,11 @@ def add_model_args(parser: argparse.ArgumentParser, exports: Sequence[str] = tup
                              "instrument boxed twice); above 1: keep all")
     parser.add_argument("--scales", type=positive_float, nargs="+", default=[1.0],
                         help="multi-scale inference: imgsz multipliers whose results are fused, e.g. 0.75 1 1.25")
-    help_auto = (f"auto: on CPU int8 when the input has {MIN_CALIBRATION_FRAMES}+ frames, else openvino; PyTorch on GPU"
+    help_auto = (f"auto: on CPU int8 when the input has {AUTO_INT8_FRAMES}+ frames, else openvino; PyTorch on GPU"
                  if "int8" in exports else "auto: openvino on CPU, PyTorch on GPU")
-    help_int8 = ("; int8: OpenVINO quantised on frames of the input, head kept in float (fastest on CPU)"
-                 if "int8" in exports else "; to score an INT8 model, pass the *_int8_openvino_model/ that "
-                                            "video.py or predict.py made")
+    help_int8 = ("; int8: OpenVINO quantised on frames of this input (one export per footage), head kept in float "
+                 "(fastest on CPU)" if "int8" in exports else
+                 "; to score an INT8 model, pass the *_int8_openvino_model/ that video.py or predict.py made")
     parser.add_argument("--export", choices=[*exports, "none", "auto"], default=default_export or "none",
                         help="run an Ultralytics export of .pt weights (made once, cached beside them); " + help_auto
                              + help_int8)
@@ -91,7 +112,9 @@ def add_model_args(parser: argparse.ArgumentParser, exports: Sequence[str] = tup
 
 def add_inference_args(parser: argparse.ArgumentParser, default_export: str | None = None) -> None:
     """Model, preprocessing and drawing flags shared by `predict.py` and `video.py`."""
-    parser.add_argument("--weights", required=True, help="pose or segmentation .pt, .onnx or *_openvino_model/")
+    parser.add_argument("--weights", default=str(SHIPPED_WEIGHTS),
+                        help="pose or segmentation .pt, .onnx or *_openvino_model/ (default: the shipped "
+                             f"{SHIPPED_WEIGHTS.relative_to(SHIPPED_WEIGHTS.parents[1])})")
     parser.add_argument("--seg_weights", default="auto",
                         help="segmentation model whose masks are drawn on the pose model's detections; auto: "
                              f"{SHIPPED_SEG_WEIGHTS.relative_to(SHIPPED_SEG_WEIGHTS.parents[1])} beside a pose "
@@ -108,14 +131,14 @@ def add_inference_args(parser: argparse.ArgumentParser, default_export: str | No
 
 def resolve_export(export: str | None, device: str = "", calibration_frames: int = 0) -> str | None:
     """`auto` means the fastest backend that fits: PyTorch on a GPU; on the CPU OpenVINO INT8 when the input
-    offers at least MIN_CALIBRATION_FRAMES images to calibrate on, else float OpenVINO."""
+    is long enough (AUTO_INT8_FRAMES) to repay calibrating an export on it, else float OpenVINO."""
     if export == "auto":
         import torch
 
         on_cpu = device == "cpu" or (device in ("", None) and not torch.cuda.is_available())
         if not on_cpu:
             return None
-        return "int8" if calibration_frames >= MIN_CALIBRATION_FRAMES else "openvino"
+        return "int8" if calibration_frames >= AUTO_INT8_FRAMES else "openvino"
     return None if export in (None, "none") else export
 
 
@@ -167,19 +190,60 @@ def predict_images(detector: "Detector", files: Iterable[str | Path], pre_clahe:
         yield path, seen, detector.predict(seen)
 
 
-def image_calibration(files: Sequence[str | Path], pre_clahe: bool = False,
-                      clahe_clip: float = 2.0) -> Callable[[], list[np.ndarray]]:
-    """INT8 calibration images for `files`: up to CALIBRATION_FRAMES of them, spread evenly, preprocessed
-    as the model will see them (read only if an export is made)."""
-    picked = [files[i] for i in spread(len(files), CALIBRATION_FRAMES)]
-    return lambda: [seen for _, seen in read_images(picked, pre_clahe, clahe_clip)]
+@dataclass(frozen=True)
+class Calibration:
+    """The frames an INT8 export is calibrated on, and the footage they stand for.
+
+    INT8 activation ranges fit the frames they were measured on: calibrated on a side-view simulator clip,
+    the shipped model lost 0.02 on oss_dev's top-down frames, calibrated on those frames nothing (model card).
+    So each footage gets its own export, named by `name`: `footage` (the video's or folder's name, for people)
+    and `key`, a digest of the calibration files and the preprocessing, so that the same footage finds its
+    export again, wherever it lies, and other footage never runs with it.
+    """
+
+    footage: str
+    key: str
+    frames: Callable[[], list[np.ndarray]]   # decoded only when an export is made
+
+    @property
+    def name(self) -> str:
+        return f"{self.footage}-{self.key}"
 
 
-def video_calibration(video: str | Path, pre_clahe: bool = False,
-                      clahe_clip: float = 2.0) -> Callable[[], list[np.ndarray]]:
-    """INT8 calibration frames for a video (or folder of frames): CALIBRATION_FRAMES of them, spread evenly,
-    preprocessed as the model will see them (decoded only if an export is made)."""
-    return lambda: [model_view(f, pre_clahe, clahe_clip) for f in sample_frames(video, CALIBRATION_FRAMES)]
+def footage_key(files: Iterable[Path], pre_clahe: bool, clahe_clip: float) -> str:
+    """8 hex digits naming calibration files by their names, sizes and first 64 KiB (cheap, and unchanged
+    when the footage is moved or copied), and the preprocessing the model sees them through."""
+    digest = hashlib.sha256(repr((pre_clahe, clahe_clip if pre_clahe else None)).encode())
+    for path in files:
+        with open(path, "rb") as f:
+            digest.update(f"{path.name}\0{path.stat().st_size}\0".encode() + f.read(1 << 16))
+    return digest.hexdigest()[:8]
+
+
+def footage_label(name: str) -> str:
+    """A footage name fit for a folder name: letters, digits, '-' and '_', at most 40 characters."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_")[:40] or "footage"
+
+
+def image_calibration(files: Sequence[str | Path], pre_clahe: bool = False, clahe_clip: float = 2.0) -> Calibration:
+    """INT8 calibration on `files`: up to CALIBRATION_FRAMES of them, spread evenly, preprocessed as the model
+    will see them; the footage is named after their folder and its parent (`oss_dev_images`)."""
+    picked = [Path(files[i]) for i in spread(len(files), CALIBRATION_FRAMES)] if files else []
+    folders = {"_".join(p.resolve().parts[-3:-1]) for p in picked}
+    return Calibration(footage_label(folders.pop() if len(folders) == 1 else "images"),
+                       footage_key(picked, pre_clahe, clahe_clip),
+                       lambda: [seen for _, seen in read_images(picked, pre_clahe, clahe_clip)])
+
+
+def video_calibration(video: str | Path, pre_clahe: bool = False, clahe_clip: float = 2.0) -> Calibration:
+    """INT8 calibration on a video (CALIBRATION_FRAMES frames spread over it) or a folder of frames (as
+    `image_calibration`, so a folder is one footage for predict.py and video.py alike), preprocessed as the
+    model will see them."""
+    path = Path(video)
+    if path.is_dir():
+        return image_calibration(FrameFolder(path).files, pre_clahe, clahe_clip)
+    return Calibration(footage_label(path.stem), footage_key([path], pre_clahe, clahe_clip),
+                       lambda: [model_view(f, pre_clahe, clahe_clip) for f in sample_frames(path, CALIBRATION_FRAMES)])
 
 
 def stride_multiple(size: float, stride: int = 32) -> int:
@@ -187,58 +251,108 @@ def stride_multiple(size: float, stride: int = 32) -> int:
     return max(stride, int(round(size / stride)) * stride)
 
 
-def export_weights(weights: str | Path, fmt: str, imgsz: int, device: str = "cpu",
-                   calibration: Callable[[], Sequence[np.ndarray]] | None = None) -> Path:
-    """Export PyTorch weights (offline) once per format; reuse the export while it is newer than them.
+def export_path(weights: Path, fmt: str, calibration: Calibration | None = None) -> Path:
+    """Where the `fmt` export of `weights` is cached: beside them; INT8 ones per footage in `<stem>_int8/`."""
+    if fmt == "int8":
+        if calibration is None:
+            raise ValueError(NO_CALIBRATION)
+        return weights.with_name(weights.stem + INT8_FOLDER) / (calibration.name + EXPORTS["int8"])
+    return weights.with_name(weights.stem + EXPORTS[fmt])
 
-    The export lands beside the weights (`<stem>.onnx`, `<stem>_openvino_model/`,
-    `<stem>_int8_openvino_model/`, which also leaves the float OpenVINO export). `int8` needs
-    `calibration`: a function giving the images (BGR, as the model will see them) to calibrate on.
+
+def export_weights(weights: str | Path, fmt: str, imgsz: int, device: str = "cpu",
+                   calibration: Calibration | None = None) -> Path:
+    """Export PyTorch weights (offline) once per format, and for INT8 once per footage; reuse an export while
+    it is newer than the weights. Says, in one line, which export runs and how to remove the cache.
+
+    `int8` quantises the float OpenVINO export (made too, if missing) on `calibration`'s frames.
     """
     if fmt not in EXPORTS:
         raise ValueError(f"unknown export format {fmt!r}; choose from {', '.join(EXPORTS)}")
     weights = Path(weights)
     if weights.suffix != ".pt":
         raise ValueError(f"--export needs PyTorch .pt weights, got {weights}")
-    target = weights.with_name(weights.stem + EXPORTS[fmt])
-    if target.exists() and target.stat().st_mtime >= weights.stat().st_mtime:
-        print(f"using the {fmt} export cached as {target}; {removal_hint(weights)}", file=sys.stderr)
+    target = export_path(weights, fmt, calibration)
+    if is_current(target, weights):
+        os.utime(target)   # recently used: kept when older INT8 exports are pruned
+        print(f"using the {fmt} export cached as {shown(target)}; {removal_hint(weights)}", file=sys.stderr)
         return target
     load_model(weights)  # missing, unreadable or foreign weights: an error naming the user's file, not a copy
     images = None
-    if fmt == "int8":
-        images = calibration() if calibration else None
+    if fmt == "int8":   # export_path has refused int8 without a calibration
+        images = calibration.frames()
         if not images:
-            raise ValueError("--export int8 needs calibration images (video.py and predict.py take them from the "
-                             "input)")
-    print(f"exporting {weights} to {fmt} (once, cached as {target})"
-          + (f": calibrating on {len(images)} images takes about a minute" if images else ""), file=sys.stderr)
-    if images and len(images) < MIN_CALIBRATION_FRAMES:
-        print(f"warning: {len(images)} calibration images are few (at least {MIN_CALIBRATION_FRAMES} advised): later "
-              f"runs on any input reuse this INT8 model; delete {target} to calibrate it again on more",
-              file=sys.stderr)
-    # Export in a hidden staging folder beside the weights: an interruption leaves no half-written target.
-    with tempfile.TemporaryDirectory(dir=weights.parent, prefix=".export_") as tmp:
-        if images is not None:
-            fp32 = export_weights(weights, "openvino", imgsz, device)
-            staged = quantize_openvino(fp32, Path(tmp) / target.name, images, imgsz)
-        else:
-            from ultralytics.utils import LOGGER
+            raise ValueError(NO_CALIBRATION)
+        if len(images) < MIN_CALIBRATION_FRAMES:
+            print(f"warning: {len(images)} calibration images are few (at least {MIN_CALIBRATION_FRAMES} advised): "
+                  f"later runs on {calibration.footage} reuse this INT8 model; delete {shown(target)} to calibrate "
+                  "it again on more", file=sys.stderr)
+    doing = f"calibrating on {len(images)} frames of {calibration.footage}, about a minute" if images else "once"
+    print(f"exporting {shown(weights)} to {fmt} ({doing}) ...", end=" ", file=sys.stderr, flush=True)
+    try:
+        with console.library_output():   # NNCF's progress bars, Ultralytics' and torch's export chatter
+            if images is None:
+                ultralytics_export(weights, fmt, imgsz, device, target)
+            else:
+                fp32 = export_path(weights, "openvino")
+                if not is_current(fp32, weights):   # the float export INT8 starts from, made on the way
+                    ultralytics_export(weights, "openvino", imgsz, device, fp32)
+                target.parent.mkdir(exist_ok=True)
+                with staging(target) as staged:
+                    quantize_openvino(fp32, staged, images, imgsz)
+                prune_int8_exports(weights)
+    except BaseException:
+        print(file=sys.stderr)   # an error or Ctrl-C starts a line of its own
+        raise
+    print(f"made {shown(target)}; {removal_hint(weights)}", file=sys.stderr)
+    return target
 
-            model = load_model(shutil.copy2(weights, tmp))
-            level = LOGGER.level
-            LOGGER.setLevel(logging.WARNING)  # its summary names the staging folder and commands that don't apply
-            try:
-                staged = Path(model.export(format=fmt, dynamic=True, imgsz=imgsz, device=device, half=False,
-                                           verbose=False))
-            finally:
-                LOGGER.setLevel(level)
+
+def is_current(export: Path, weights: Path) -> bool:
+    """Whether a cached export exists and was made after the weights last changed."""
+    return export.exists() and export.stat().st_mtime >= weights.stat().st_mtime
+
+
+@contextlib.contextmanager
+def staging(target: Path) -> Iterator[Path]:
+    """A path in a hidden folder beside `target` to make it in, moved into place when done: an interruption
+    leaves no half-written export where a later run would take it for a finished one."""
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".export_") as tmp:
+        staged = Path(tmp) / target.name
+        yield staged
         if target.exists():
             shutil.rmtree(target) if target.is_dir() else target.unlink()
         shutil.move(staged, target)
-    if fmt == "int8" or images is None:   # the float export an int8 one starts from does not announce itself
-        print(f"made {target}; {removal_hint(weights)}", file=sys.stderr)
-    return target
+
+
+def ultralytics_export(weights: Path, fmt: str, imgsz: int, device: str, target: Path) -> None:
+    """Ultralytics' export of `weights` to `fmt` (dynamic input size, float), made at `target`."""
+    from ultralytics.utils import LOGGER
+
+    with staging(target) as staged:
+        model = load_model(shutil.copy2(weights, staged.parent))
+        level = LOGGER.level
+        LOGGER.setLevel(logging.WARNING)  # its summary names the staging folder and commands that don't apply
+        try:
+            made = model.export(format=fmt, dynamic=True, imgsz=imgsz, device=device, half=False, verbose=False)
+        finally:
+            LOGGER.setLevel(level)
+        if Path(made) != staged:   # Ultralytics names it as we do; in case a version names it otherwise
+            shutil.move(made, staged)
+
+
+def prune_int8_exports(weights: Path, keep: int = KEEP_INT8_EXPORTS) -> None:
+    """Remove all but the `keep` most recently used INT8 exports of `weights` (one per footage, about 10-15 MB
+    each): a lab running one model over many videos would otherwise fill its disk with them."""
+    exports = sorted(int8_exports(weights), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in exports[keep:]:
+        shutil.rmtree(old)
+
+
+def int8_exports(weights: Path) -> list[Path]:
+    """The INT8 exports (one per footage) cached for `weights`."""
+    folder = weights.with_name(weights.stem + INT8_FOLDER)
+    return sorted(folder.glob("*" + EXPORTS["int8"])) if folder.is_dir() else []
 
 
 def disk_size(path: Path) -> int:
@@ -249,10 +363,12 @@ def disk_size(path: Path) -> int:
 def removal_hint(weights: Path) -> str:
     """Where the exports of `weights` are cached, their size, and the command that removes them (they are made
     again when needed, and whenever the weights change)."""
-    cached = [p for p in (weights.with_name(weights.stem + suffix) for suffix in EXPORTS.values()) if p.exists()]
+    cached = [p for p in (export_path(weights, fmt) for fmt in EXPORTS if fmt != "int8") if p.exists()]
+    if int8_exports(weights):
+        cached.append(weights.with_name(weights.stem + INT8_FOLDER))
     size = sum(map(disk_size, cached)) / 1e6
     return (f"exports of {weights.name} cached beside it take {size:.0f} MB "
-            f"(remove: rm -r {' '.join(shlex.quote(str(p)) for p in cached)})")
+            f"(remove: rm -r {' '.join(shlex.quote(shown(p)) for p in cached)})")
 
 
 def export_metadata(path: Path) -> dict:
@@ -545,7 +661,7 @@ class Detector:
     def __init__(self, weights: str | Path, seg_weights: str | Path | None = None, imgsz: int = 640,
                  conf: float = 0.25, iou: float = 0.7, device: str = "", max_det: int = 300,
                  retina_masks: bool = False, scales: Sequence[float] = (1.0,), export: str | None = None,
-                 fuse_iou: float = 0.55, calibration: Callable[[], Sequence[np.ndarray]] | None = None,
+                 fuse_iou: float = 0.55, calibration: Calibration | None = None,
                  frame_shape: tuple[int, int] | None = None, double_box_cover: float = DOUBLE_BOX_COVER):
         """`frame_shape` (height, width) of the images to come, when known (a video), warms the models up on
         that shape: a dynamic export compiles per input shape, about 0.1 s that the first frame would pay."""
@@ -573,7 +689,7 @@ class Detector:
                 model.predict(np.zeros((*(frame_shape or (size, size)), 3), np.uint8), imgsz=size, **self.options)
 
     def _model(self, weights: str | Path, export: str | None, device: str, imgsz: int,
-               calibration: Callable[[], Sequence[np.ndarray]] | None) -> Any:
+               calibration: Calibration | None) -> Any:
         path = Path(weights)
         if export and path.suffix == ".pt":
             path = export_weights(path, export, imgsz, device or "cpu", calibration)

@@ -21,11 +21,15 @@ _DONE = object()
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".jp2")
 
 
+#: Frame rate of a folder of frames, which has none of its own (video.py's --folder_fps sets another).
+FOLDER_FPS = 30.0
+
+
 class FrameFolder:
     """A folder of images read like `cv2.VideoCapture` (file-name order, a nominal frame rate), so datasets
     that ship frames instead of videos go through the same pipeline."""
 
-    def __init__(self, folder: Path, fps: float = 30.0):
+    def __init__(self, folder: Path, fps: float = FOLDER_FPS):
         self.files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         self.fps, self.next = fps, 0
 
@@ -58,7 +62,7 @@ class FrameFolder:
         self.files = []
 
 
-def open_video(path: Path, folder_fps: float = 30.0) -> cv2.VideoCapture | FrameFolder:
+def open_video(path: Path, folder_fps: float = FOLDER_FPS) -> cv2.VideoCapture | FrameFolder:
     """A capture for a video file, or for a folder of frames."""
     return FrameFolder(path, folder_fps) if path.is_dir() else cv2.VideoCapture(str(path))
 
@@ -87,7 +91,7 @@ class VideoReader:
     """Frames `(index, image)` of a video (or a folder of frames), every `stride`-th one, decoded ahead on a
     thread."""
 
-    def __init__(self, path: str | Path, stride: int = 1, prefetch: int = 8, folder_fps: float = 30.0):
+    def __init__(self, path: str | Path, stride: int = 1, prefetch: int = 8, folder_fps: float = FOLDER_FPS):
         self.path = Path(path)
         if not self.path.exists():
             raise FileNotFoundError(f"video not found: {self.path}")
