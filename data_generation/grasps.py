@@ -11,8 +11,9 @@ Grasps (right hand; a left hand solves the mirror image and is mirrored back):
   finger along the shanks toward the box lock, middle and little fingers curled against the ring;
 - `palm_grip` (needle holder): rings inside the palm, fingers wrapped round the shanks, thumb along one
   shank, index toward the box lock;
-- `pen_grip` (tweezers): thumb pad on one arm and index pad on the other, 45-70 % down the instrument,
-  middle finger under the lower arm, the back end in the web of the thumb;
+- `pen_grip` (tweezers): thumb pad on one arm and index pad on the other, 45-70 % down the instrument, the
+  arms resting against the thumb side of the index finger's knuckle, the other fingers curled until they
+  touch the instrument;
 - free hands: `pinch` (thumb and index tips together, as on a thread), `rest` (relaxed, palm down).
 
 Everything is in metres, in the instrument's tool frame (`generate_tools`) or the hand frame (`hand_model`).
@@ -24,11 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import least_squares
 
-from data_generation.hand_model import ANGLES, DIGITS, FINGERS, JOINT_LIMITS, HandModel, Posed
+from data_generation.hand_model import ANGLES, FINGERS, JOINT_LIMITS, MIRROR, HandModel, Posed, rodrigues, skew
 
 MAX_PENETRATION = 0.004    # metres a finger capsule may reach into the metal (the gloved fingertip is softer and
                            # thinner at its end than the capsule that stands for it)
-FLIP = np.diag([1.0, -1.0, 1.0, 1.0])
 LOWER = np.array([JOINT_LIMITS[a][0] for a in ANGLES])
 UPPER = np.array([JOINT_LIMITS[a][1] for a in ANGLES])
 
@@ -76,8 +76,8 @@ class Grasp:
     kind: str
     side: str
     angles: np.ndarray        # `ANGLES` order, degrees
-    hand_in_tool: np.ndarray  # 4x4: hand frame -> tool frame (for free hands: hand frame -> the field)
-    posed: Posed              # the skinned hand in the hand frame
+    hand_in_tool: np.ndarray  # 4x4: hand frame -> tool frame (free hands: the identity; the caller places them)
+    posed: Posed              # the skinned hand in the hand frame (mirrored for a left hand: see `Posed.mirrored`)
     error: float              # largest contact miss, metres
     penetration: float        # deepest finger or palm point inside the metal, metres
 
@@ -120,20 +120,24 @@ def capsules(model: HandModel, posed: Posed, bones: list[str] | None = None) -> 
     return posed.heads[idx], posed.tails[idx], np.array([model.bones[i].radius for i in idx])
 
 
-def penetration(model: HandModel, posed: Posed, points: np.ndarray, bones: list[str] | None = None) -> float:
-    """Deepest instrument point inside the hand's capsules (0 when none is)."""
-    a, b, r = capsules(model, posed, bones)
-    near = (points[:, None, :] >= (np.minimum(a, b) - r[:, None]).min(0)).all(-1)[:, 0]
-    near &= (points <= (np.maximum(a, b) + r[:, None]).max(0)).all(1)
-    points = points[near]          # only what lies within the hand's bounding box can be inside it
-    if not len(points):
-        return 0.0
+def capsule_gaps(points: np.ndarray, a: np.ndarray, b: np.ndarray, r: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Of `points`, those within the capsules' common bounding box (only they can be inside one), and for each of
+    them and each capsule (segment a-b, radius r): where along the segment its nearest axis point lies (0..1),
+    the vector from the point to it, and the distance."""
+    lo, hi = (np.minimum(a, b) - r[:, None]).min(0), (np.maximum(a, b) + r[:, None]).max(0)
+    points = points[((points >= lo) & (points <= hi)).all(1)]
     ab = b - a
-    rel = points[:, None] - a
-    t = np.clip((rel * ab).sum(-1) / (ab * ab).sum(-1), 0, 1)
-    gap = rel - t[..., None] * ab
-    d = np.sqrt((gap * gap).sum(-1))
-    return float(max(0.0, (r - d).max()))
+    u = np.clip(((points[:, None] - a) * ab).sum(-1) / (ab * ab).sum(-1), 0, 1)
+    gap = a + u[..., None] * ab - points[:, None]
+    return points, u, gap, np.sqrt((gap * gap).sum(-1))
+
+
+def penetration(model: HandModel, posed: Posed, points: np.ndarray, bones: list[str] | None = None) -> float:
+    """Deepest of `points` inside the hand's capsules (0 when none is)."""
+    a, b, r = capsules(model, posed, bones)
+    _, _, _, d = capsule_gaps(points, a, b, r)
+    return float(max(0.0, (r - d).max())) if d.size else 0.0
 
 
 # ---------------------------------------------------------------------------------------------- solving
@@ -150,68 +154,90 @@ def kabsch(src: np.ndarray, dst: np.ndarray, w: np.ndarray) -> np.ndarray:
     return out
 
 
+class ContactProblem:
+    """Where `contacts`' hand points land in the tool frame for joint angles and a hand pose, how far each
+    misses (weighted), and the exact derivatives of that with respect to the pose (a small turn about the
+    contacts' centre, and a shift) and to the `free` angles: the pieces of `solve`."""
+
+    def __init__(self, model: HandModel, contacts: list[Contact], free: list[str]):
+        self.model = model
+        self.free = np.array([ANGLES.index(a) for a in free], int)
+        self.bones = [model.index[c.bone] for c in contacts]
+        self.points = np.array([c.point for c in contacts])
+        self.targets = np.array([c.target for c in contacts])
+        self.weights = np.array([c.weight for c in contacts])
+        column = {a: 6 + i for i, a in enumerate(self.free)}
+        # every (contact, ancestor bone, turn kind) a free angle drives: the Jacobian's non-zero entries
+        entries = [(n, k, kind, column[model._source[k, kind]]) for n, b in enumerate(self.bones)
+                   for k in model.chain[b] for kind in range(3) if model._source[k, kind] in column]
+        self.row, self.bone, self.kind, self.col = np.array(entries, int).reshape(-1, 4).T
+        self.share = np.radians(model._share[self.bone, self.kind])
+
+    def hits(self, angles: np.ndarray, pose: np.ndarray, jacobian: bool = False):
+        """Contact points in the tool frame (n, 3), and with `jacobian` their derivatives (3n, 6 + free): the
+        first three columns a turn about the points' centre (rotation vector), then a shift, then the angles
+        in degrees."""
+        t, axes = self.model.kinematics(angles, with_axes=jacobian)
+        hand = np.einsum("nij,nj->ni", t[self.bones, :3, :3], self.points) + t[self.bones, :3, 3]
+        hit = hand @ pose[:3, :3].T + pose[:3, 3]
+        if not jacobian:
+            return hit
+        jac = np.zeros((3 * len(hit), 6 + len(self.free)))
+        centre = hit.mean(0)
+        for n in range(len(hit)):
+            jac[3 * n:3 * n + 3, :3] = -skew(hit[n] - centre)
+            jac[3 * n:3 * n + 3, 3:6] = np.eye(3)
+        pivots = np.einsum("eij,ej->ei", t[self.bone, :3, :3], self.model.heads[self.bone]) + t[self.bone, :3, 3]
+        turn = self.share[:, None] * _cross(axes[self.bone, self.kind], hand[self.row] - pivots) @ pose[:3, :3].T
+        for axis in range(3):
+            np.add.at(jac, (3 * self.row + axis, self.col), turn[:, axis])
+        return hit, jac, centre
+
+    def misses(self, hit: np.ndarray) -> np.ndarray:
+        """Each contact's distance to its target, weighted as the contact."""
+        return np.linalg.norm(hit - self.targets, axis=1) * self.weights
+
+
 def solve(model: HandModel, template: np.ndarray, free: list[str], contacts: list[Contact],
           prior: float = 0.0005, iterations: int = 40,
           start: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, float]:
     """Hand pose in the tool frame and the `free` joint angles that best meet `contacts`, staying near
-    `template` (`prior`: metres of contact miss worth a 10 degree change): damped Gauss-Newton with the
-    exact Jacobian of the skeleton's turns, joints kept within their limits, from `start` (angles, pose) or
-    from the template placed by `kabsch`. Returns (angles, hand_in_tool, largest contact miss in metres, each weighted as its contact)."""
-    free_idx = np.array([ANGLES.index(a) for a in free], int)
-    column = {a: 6 + i for i, a in enumerate(free_idx)}
-    bones = [model.index[c.bone] for c in contacts]
-    points = np.array([c.point for c in contacts])
-    targets = np.array([c.target for c in contacts])
-    w = np.repeat(np.array([c.weight for c in contacts]), 3)
-    # every (contact, ancestor bone, turn kind) driven by a free angle: the Jacobian's non-zero entries
-    entries = [(n, k, kind, column[model._source[k, kind]]) for n, b in enumerate(bones) for k in model.chain[b]
-               for kind in range(3) if model._source[k, kind] in column]
-    e_row, e_bone, e_kind, e_col = (np.array(c, int) for c in zip(*entries))
-    e_share = np.radians(model._share[e_bone, e_kind])
+    `template` (`prior`: metres of contact miss worth a 10 degree change): damped Gauss-Newton (Levenberg-
+    Marquardt) with the exact Jacobian of the skeleton's turns, joints kept within their limits, from `start`
+    (angles, pose) or from the template placed by `kabsch`. Returns (angles, hand_in_tool, largest contact
+    miss in metres, each weighted as its contact)."""
+    problem = ContactProblem(model, contacts, free)
+    idx, w = problem.free, np.repeat(problem.weights, 3)
 
-    def evaluate(angles: np.ndarray, pose: np.ndarray, jacobian: bool):
-        t, axes = model.kinematics(angles)
-        hand = np.einsum("nij,nj->ni", t[bones, :3, :3], points) + t[bones, :3, 3]
-        hit = hand @ pose[:3, :3].T + pose[:3, 3]
-        res = np.concatenate([(hit - targets).ravel() * w, prior * (angles[free_idx] - template[free_idx]) / 10])
-        if not jacobian:
-            return res, hit
-        jac = np.zeros((len(res), 6 + len(free_idx)))
-        centre = hit.mean(0)
-        for n in range(len(bones)):
-            jac[3 * n:3 * n + 3, :3] = -_skew(hit[n] - centre)
-            jac[3 * n:3 * n + 3, 3:6] = np.eye(3)
-        pivots = np.einsum("eij,ej->ei", t[e_bone, :3, :3], model.heads[e_bone]) + t[e_bone, :3, 3]
-        turn = e_share[:, None] * _cross(axes[e_bone, e_kind], hand[e_row] - pivots) @ pose[:3, :3].T
-        for axis in range(3):
-            np.add.at(jac, (3 * e_row + axis, e_col), turn[:, axis])
-        jac[: 3 * len(bones)] *= w[:, None]
-        jac[3 * len(bones):, 6:] = prior / 10 * np.eye(len(free_idx))
-        return res, hit, jac, centre
+    def residuals(angles: np.ndarray, hit: np.ndarray) -> np.ndarray:
+        return np.concatenate([(hit - problem.targets).ravel() * w, prior * (angles[idx] - template[idx]) / 10])
 
     if start is None:
         angles = template.copy()
-        t = model.transforms(angles)
-        hand = np.einsum("nij,nj->ni", t[bones, :3, :3], points) + t[bones, :3, 3]
-        pose = kabsch(hand, targets, w[::3])
+        pose = kabsch(problem.hits(angles, np.eye(4)), problem.targets, problem.weights)
     else:   # the joints that meet the contacts start where they were, the others as the template has them
         angles, pose = template.copy(), start[1]
-        angles[free_idx] = start[0][free_idx]
-    res, hit, jac, centre = evaluate(angles, pose, True)
+        angles[idx] = start[0][idx]
+    prior_rows = np.hstack([np.zeros((len(idx), 6)), prior / 10 * np.eye(len(idx))])
+    hit, jac, centre = problem.hits(angles, pose, jacobian=True)
+    res = residuals(angles, hit)
+    jac = np.vstack([jac * w[:, None], prior_rows])
     cost, damping = res @ res, 1e-3
     for _ in range(iterations):
         jtj = jac.T @ jac
         step = np.linalg.solve(jtj + damping * (np.diag(np.diag(jtj)) + 1e-9 * np.eye(len(jtj))), -jac.T @ res)
-        rot = _rotvec(step[:3])
+        rot = rodrigues(step[:3] / max(np.linalg.norm(step[:3]), 1e-12), float(np.linalg.norm(step[:3])))
         trial_pose = np.eye(4)
         trial_pose[:3, :3] = rot @ pose[:3, :3]
         trial_pose[:3, 3] = rot @ (pose[:3, 3] - centre) + centre + step[3:6]
         trial = angles.copy()
-        trial[free_idx] = np.clip(angles[free_idx] + step[6:], LOWER[free_idx], UPPER[free_idx])
-        trial_res, _ = evaluate(trial, trial_pose, False)
+        trial[idx] = np.clip(angles[idx] + step[6:], LOWER[idx], UPPER[idx])
+        trial_res = residuals(trial, problem.hits(trial, trial_pose))
         if trial_res @ trial_res < cost:
             angles, pose = trial, trial_pose
-            res, hit, jac, centre = evaluate(angles, pose, True)
+            hit, jac, centre = problem.hits(angles, pose, jacobian=True)
+            res = residuals(angles, hit)
+            jac = np.vstack([jac * w[:, None], prior_rows])
             improvement = cost - res @ res
             cost, damping = res @ res, max(damping / 3, 1e-7)
             if improvement < 1e-3 * (cost + improvement) or cost < 1e-8:   # converged, or within 0.1 mm
@@ -220,33 +246,19 @@ def solve(model: HandModel, template: np.ndarray, free: list[str], contacts: lis
             damping *= 4
             if damping > 1e6:
                 break
-    return angles, pose, float((np.linalg.norm(hit - targets, axis=1) * w[::3]).max())
-
-
-def _rotvec(v: np.ndarray) -> np.ndarray:
-    """3x3 rotation of the rotation vector `v` (Rodrigues)."""
-    angle = float(np.sqrt(v @ v))
-    if angle < 1e-12:
-        return np.eye(3)
-    k = _skew(v / angle)
-    return np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * k @ k
+    return angles, pose, float(problem.misses(hit).max())
 
 
 def contact_miss(model: HandModel, angles: np.ndarray, pose: np.ndarray, contacts: list[Contact]) -> float:
     """The largest distance from a contact's hand point to its target, weighted as the contact."""
-    t = model.transforms(angles)
-    hit = np.array([carried(model, t, c.bone, c.point) for c in contacts]) @ pose[:3, :3].T + pose[:3, 3]
-    return float(max(np.linalg.norm(h - c.target) * c.weight for h, c in zip(hit, contacts)))
+    problem = ContactProblem(model, contacts, [])
+    return float(problem.misses(problem.hits(angles, pose)).max())
 
 
 def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise cross products (np.cross is slow on small arrays)."""
     return np.stack([a[:, 1] * b[:, 2] - a[:, 2] * b[:, 1], a[:, 2] * b[:, 0] - a[:, 0] * b[:, 2],
                      a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]], 1)
-
-
-def _skew(v: np.ndarray) -> np.ndarray:
-    return np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
 
 
 def push_out(model: HandModel, angles: np.ndarray, pose: np.ndarray, points: np.ndarray, bones: list[str],
@@ -259,16 +271,7 @@ def push_out(model: HandModel, angles: np.ndarray, pose: np.ndarray, points: np.
     a = heads[idx] @ pose[:3, :3].T + pose[:3, 3]
     b = tails[idx] @ pose[:3, :3].T + pose[:3, 3]
     r = np.array([model.bones[i].radius for i in idx])
-    near = (points >= (np.minimum(a, b) - r[:, None]).min(0)).all(1) & (points <= (np.maximum(a, b) + r[:, None]).max(0)).all(1)
-    points = points[near]
-    if not len(points):
-        return []
-    ab = b - a
-    rel = points[:, None] - a                                                  # (P, B, 3)
-    u = np.clip((rel * ab).sum(-1) / (ab * ab).sum(-1), 0, 1)
-    axis = a + u[..., None] * ab
-    gap = axis - points[:, None]
-    d = np.sqrt((gap * gap).sum(-1))
+    points, u, gap, d = capsule_gaps(points, a, b, r)
     out = []
     for k in np.nonzero((d < r).any(0))[0]:       # bones holding metal: push each at its deepest point
         p = int(np.argmin(d[:, k] - r[k]))
@@ -378,13 +381,11 @@ def palm_grip(model: HandModel, shape: ToolShape, rng: np.random.Generator) -> t
     """Rings in the palm, thumb pad on the +y shank, index pad on top toward the box lock."""
     kps = shape.keypoints
     rings = (kps[3] + kps[4]) / 2
-    palm = model.bone("metacarpal_middle")
-    palm_point = palm.head + 0.6 * (palm.tail - palm.head) - np.array([0.0, 0.0, 0.022])
     shank_x = rings[0] + rng.uniform(0.5, 0.8) * (kps[2, 0] - rings[0])
     side = shape.surface(np.array([shank_x, 0.01, 0.0]), [0.0, 1.0, 0.0], 0.004)
     top = shape.surface(np.array([shank_x + 0.01, 0.0, 0.0]), [0.0, 0.0, 1.0], 0.004)
     contacts = [
-        Contact("metacarpal_middle", palm_point, rings + [0, 0, 0.006], 0.6),
+        Contact(*palm(model), rings + [0, 0, 0.006], 0.6),
         Contact(*pad(model, "thumb", 0.6), side + [0, 0.002, 0], 0.5),
         Contact(*pad(model, "index", 0.5), top + [0, 0, 0.002], 0.5),
     ]
@@ -420,7 +421,7 @@ def grasp_tool(model: HandModel, shape: ToolShape, kind: str, side: str, rng: np
     right_shape = shape.mirrored() if side == "left" else shape
     for attempt in range(tries):
         template, free, contacts, curl = GRASPS[kind](model, right_shape, rng)
-        warm = (start.angles, FLIP @ start.hand_in_tool @ FLIP if start.side == "left" else start.hand_in_tool) \
+        warm = (start.angles, MIRROR @ start.hand_in_tool @ MIRROR if start.side == "left" else start.hand_in_tool) \
             if start is not None and attempt == 0 else None
         angles, pose, miss = solve(model, template, free, contacts, start=warm)
         movable = [b.name for b in model.bones if b.parent >= 0 and not any(b.name.startswith(f) for f in curl)]
@@ -441,7 +442,7 @@ def grasp_tool(model: HandModel, shape: ToolShape, kind: str, side: str, rng: np
         if depth > MAX_PENETRATION:
             continue
         if side == "left":
-            return Grasp(kind, side, angles, FLIP @ pose @ FLIP, posed.mirrored(), miss, depth)
+            return Grasp(kind, side, angles, MIRROR @ pose @ MIRROR, posed.mirrored(), miss, depth)
         return Grasp(kind, side, angles, pose, posed, miss, depth)
     return None
 

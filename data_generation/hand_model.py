@@ -43,21 +43,23 @@ JOINT_LIMITS: dict[str, tuple[float, float]] = {
 }
 ANGLES = tuple(JOINT_LIMITS)
 
-
-def axis_angle(axis: np.ndarray, degrees: float) -> np.ndarray:
-    """3x3 rotation by `degrees` (right-handed) about the unit vector `axis`."""
-    k = np.asarray(axis, float)
-    kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    a = np.radians(degrees)
-    return np.eye(3) + np.sin(a) * kx + (1 - np.cos(a)) * kx @ kx
+#: Bones a rigged hand must have: those the angles turn, the root, and the palm the grasps touch.
+REQUIRED_BONES = ("forearm", "wrist", *(f"metacarpal_{f}" for f in FINGERS), *(f"{d}_{i}" for d in DIGITS for i in (1, 2, 3)))
 
 
-def clamp(angles: dict[str, float]) -> dict[str, float]:
-    """Angles kept within `JOINT_LIMITS` (unknown names are an error: a typo would silently do nothing)."""
-    unknown = set(angles) - set(JOINT_LIMITS)
-    if unknown:
-        raise KeyError(f"unknown joint angles {sorted(unknown)}")
-    return {k: float(np.clip(v, *JOINT_LIMITS[k])) for k, v in angles.items()}
+#: Reflection across the xz plane (4x4): a right hand's pose to a left hand's, and back.
+MIRROR = np.diag([1.0, -1.0, 1.0, 1.0])
+
+
+def skew(v: np.ndarray) -> np.ndarray:
+    """The cross-product matrix of a 3-vector (skew(a) @ b == a x b)."""
+    return np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+
+
+def rodrigues(axis: np.ndarray, angle: float) -> np.ndarray:
+    """3x3 rotation by `angle` radians (right-handed) about the unit vector `axis`."""
+    k = skew(np.asarray(axis, float))
+    return np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * k @ k
 
 
 @dataclass
@@ -98,10 +100,14 @@ class Posed:
                      np.einsum("ij,bjk->bik", pose, self.transforms), self.side)
 
     def mirrored(self) -> "Posed":
-        """The mirror image across the xz plane: a right hand becomes a left hand."""
-        flip = np.diag([1.0, -1.0, 1.0, 1.0])
+        """The mirror image across the xz plane: a right hand becomes a left hand. Its transforms take the
+        mirrored rest pose (rest points with y negated) to the mirrored posed hand."""
         return Posed(self.vertices * [1, -1, 1], self.heads * [1, -1, 1], self.tails * [1, -1, 1],
-                     flip @ self.transforms @ flip, "left" if self.side == "right" else "right")
+                     MIRROR @ self.transforms @ MIRROR, "left" if self.side == "right" else "right")
+
+    def wound(self, quads: np.ndarray) -> np.ndarray:
+        """The hand model's faces wound for this side: a mirror image turns them inside out unless reversed."""
+        return quads if self.side == "right" else quads[:, ::-1]
 
 
 class HandModel:
@@ -261,9 +267,13 @@ def load_hand_model(folder: str | Path) -> HandModel:
         cuff = float(meta["cuff"])
     except (KeyError, ValueError, TypeError, IndexError) as err:
         raise ValueError(f"{side}: not a rigged hand ({type(err).__name__}: {err}); see hands/README.md") from None
-    missing = {"forearm", "wrist", *(f"{d}_{i}" for d in DIGITS for i in (1, 2, 3))} - set(names)
+    missing = set(REQUIRED_BONES) - set(names)
     if missing:
         raise ValueError(f"{side}: bones {sorted(missing)} are missing")
+    if bones[0].name != "forearm" or bones[0].parent != -1 or any(b.parent >= i for i, b in enumerate(bones)):
+        raise ValueError(f"{side}: bones must be listed parents first, starting with the forearm (the root)")
+    if meta.get("side") != "right":
+        raise ValueError(f"{side}: side must be 'right' (left hands are its mirror image)")
     total = weights.sum(1)
     if np.abs(total - 1).max() > 1e-3:
         raise ValueError(f"{side}: skin weights of vertex {int(np.argmax(np.abs(total - 1)))} do not sum to 1")
@@ -292,7 +302,7 @@ def sleeve_mesh(rng: np.random.Generator, model: HandModel, posed: Posed, surgeo
     """A loose creased sleeve from under the glove's cuff along the forearm to the elbow, then up and back
     toward the surgeon's shoulder, out of the frame (world vertices, quads). Its start lies inside the glove's
     cuff, its end is open (never in view)."""
-    root = posed.transforms[0]           # the forearm is rigid: the hand frame in the world
+    root = posed.transforms[model.index["forearm"]]   # the forearm is rigid: the hand frame in the world
     x = np.linspace(model.cuff + 0.012, -0.24, 16)
     centre = (np.stack([x, np.zeros_like(x), np.zeros_like(x)], 1)) @ root[:3, :3].T + root[:3, 3]
     margin = rng.uniform(0.006, 0.022)

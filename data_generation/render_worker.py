@@ -250,16 +250,13 @@ class ChunkScene:
     def _hand_object(self, hand: HandModel, placed, name: str):
         """One posed hand and its sleeve as one smooth object (a subdivision level when rendered), glove and
         sleeve materials on their faces."""
-        import bpy
-
         sleeve_vertices, sleeve_quads = placed.sleeve
-        vertices = np.vstack([placed.vertices, sleeve_vertices])
-        faces = np.vstack([hand.faces, sleeve_quads + len(placed.vertices)])
+        vertices = np.vstack([placed.posed.vertices, sleeve_vertices])
+        faces = np.vstack([placed.posed.wound(hand.faces), sleeve_quads + len(placed.posed.vertices)])
         material = np.concatenate([np.where(hand.glove_faces, 0, 1), np.ones(len(sleeve_quads), int)])
         entity = mesh_object(self.bproc, name, vertices, faces, [self.mats["glove"], self.mats["sleeve"]], material)
         modifier = entity.blender_obj.modifiers.new("smooth", "SUBSURF")
         modifier.levels, modifier.render_levels = 0, 1
-        bpy.context.view_layer.update()
         return entity
 
     def _part_objects(self, prefix: str, models: list) -> list[list]:

@@ -19,13 +19,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from data_generation.grasps import MAX_PENETRATION, free_hand, grasp_tool, penetration, tool_shape
-from data_generation.hand_model import HandModel, Posed, sleeve_mesh
-from surgpose.camera import Intrinsics, look_at, project
+from data_generation.hand_model import HandModel, Posed, rodrigues, sleeve_mesh
+from surgpose.camera import Intrinsics, look_at
 
 
 @dataclass(frozen=True)
 class SceneRanges:
-    """What varies per frame, and how much (each has a generator flag)."""
+    """What varies per frame, and how much (each has a generator flag, but `hand_scale` and the tool height,
+    pitch and roll ranges)."""
 
     min_tools: int = 1
     max_tools: int = 3
@@ -60,10 +61,9 @@ class ToolPlacement:
 class HandPlacement:
     side: str                 # "left" | "right"
     kind: str                 # grasp (`grasps.GRASPS`) or free pose ("pinch", "rest")
-    vertices: np.ndarray      # (N, 3) world, the posed hand mesh (faces: the hand model's)
+    posed: Posed              # the skinned hand and its skeleton, in the world (faces: `posed.wound(...)`)
     sleeve: tuple[np.ndarray, np.ndarray]   # world vertices and quads of the arm's sleeve
-    holds: int | None         # index into FrameSpec.tools, None for a hand that holds no labelled instrument
-    posed: Posed | None = None              # skeleton, for contact tests (world)
+    holds: int | None = None  # index into FrameSpec.tools, None for a hand that holds no labelled instrument
 
 
 @dataclass
@@ -121,7 +121,7 @@ def sample_camera(rng: np.random.Generator, ranges: SceneRanges, surgeon: np.nda
         right /= np.linalg.norm(right)
         cam = np.eye(4)
         cam[:3, 0], cam[:3, 1], cam[:3, 2], cam[:3, 3] = right, np.cross(forward, right), forward, eye
-        roll = _rot(forward, rng.normal(0, np.radians(4)))
+        roll = rodrigues(forward, rng.normal(0, np.radians(4)))
         cam[:3, :3] = roll @ cam[:3, :3]
         return cam
     tilt = min(abs(rng.normal(0.0, np.radians(ranges.max_tilt_deg) / 2)), np.radians(ranges.max_tilt_deg))
@@ -129,13 +129,6 @@ def sample_camera(rng: np.random.Generator, ranges: SceneRanges, surgeon: np.nda
     dist = rng.uniform(*ranges.camera_distance)
     eye = target + dist * np.array([np.sin(tilt) * np.cos(azimuth), np.sin(tilt) * np.sin(azimuth), np.cos(tilt)])
     return look_at(eye, target, roll=rng.uniform(0, 2 * np.pi))
-
-
-def _rot(axis: np.ndarray, angle: float) -> np.ndarray:
-    """3x3 rotation by `angle` (radians) about the unit vector `axis`."""
-    k = np.asarray(axis, float)
-    kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    return np.eye(3) + np.sin(angle) * kx + (1 - np.cos(angle)) * kx @ kx
 
 
 def backproject_to_height(uv: np.ndarray, height: float, intr: Intrinsics, cam2world: np.ndarray) -> np.ndarray:
@@ -218,7 +211,8 @@ def sample_frame(rng: np.random.Generator, index: int, intr: Intrinsics, tools: 
             side = _side_for(cls, rng, {h.side for h in hands})
             if side is None:
                 continue
-            placed = _held(rng, hand, tools[tool_idx], side, surgeon, work, ranges, hands, grasps)
+            placed = _held(rng, hand, tools[tool_idx], ("tool", int(tool_idx)), side, surgeon, work, ranges, hands,
+                           grasps)
             if placed is not None:
                 placements[slot] = ToolPlacement(int(tool_idx), *placed[0])
                 hands.append(placed[1])
@@ -228,7 +222,8 @@ def sample_frame(rng: np.random.Generator, index: int, intr: Intrinsics, tools: 
         if hand is None or side in {h.side for h in hands}:
             continue
         if scissors is not None and not distractor_placements and rng.random() < SCISSORS_IN_HAND:
-            placed = _held(rng, hand, distractors[scissors], side, surgeon, work, ranges, hands, grasps)
+            placed = _held(rng, hand, distractors[scissors], ("distractor", scissors), side, surgeon, work, ranges,
+                           hands, grasps)
             if placed is not None:
                 distractor_placements.append(ToolPlacement(scissors, *placed[0]))
                 hands.append(placed[1])
@@ -342,37 +337,51 @@ def hand_orientation(rng: np.random.Generator, side: str, surgeon: np.ndarray, k
     y /= np.linalg.norm(y)
     frame = np.stack([x, y, np.cross(x, y)], 1)
     roll = np.radians(rng.uniform(*ROLL[kind])) * (1 if side == "right" else -1)
-    return frame @ _rot(np.array([1.0, 0.0, 0.0]), roll)
+    return frame @ rodrigues(np.array([1.0, 0.0, 0.0]), roll)
 
 
-def _held(rng: np.random.Generator, hand: HandModel, tool, side: str, surgeon: np.ndarray, work: np.ndarray,
-          ranges: SceneRanges, others: list[HandPlacement],
+#: Opening of instruments in a hand: forceps pinched partly shut, needle holder jaws mostly closed on a needle.
+HELD_OPENING = {"tweezers": 0.6, "needle_holder": 0.4, "scissors": 0.4}
+
+
+def held_opening(rng: np.random.Generator, tool, ranges: SceneRanges) -> float:
+    """An opening within `--articulation` and at most the class's `HELD_OPENING` (its minimum when that range
+    lies above it)."""
+    low, high = ranges.articulation
+    return float(rng.uniform(low, max(low, min(high, HELD_OPENING[tool.class_name]))))
+
+
+def _held(rng: np.random.Generator, hand: HandModel, tool, key: tuple, side: str, surgeon: np.ndarray,
+          work: np.ndarray, ranges: SceneRanges, others: list[HandPlacement],
           grasps: dict) -> tuple[tuple[np.ndarray, float], HandPlacement] | None:
-    """A hand holding `tool`, its tips near the work point: ((tool pose, opening), hand), or None when no
-    grasp fits."""
+    """A hand holding `tool` (`key`: which pool instrument, for `grasps`), its tips near the work point:
+    ((tool pose, opening), hand), or None when no grasp fits or it would run into the other hand."""
+    opening = held_opening(rng, tool, ranges)
+    shape = tool_shape(tool, opening)
     if tool.class_name == "tweezers":
-        kind, opening = "pen_grip", float(rng.uniform(ranges.articulation[0], min(ranges.articulation[1], 0.6)))
-    else:   # jaws mostly closed on the needle; the rings in the palm now and then
-        kind = "palm_grip" if tool.class_name == "needle_holder" and rng.random() < 0.2 else "ring_grip"
-        opening = float(rng.uniform(ranges.articulation[0], min(ranges.articulation[1], 0.4)))
-    key = (id(tool), kind, side)
-    grasp = grasp_tool(hand, tool_shape(tool, opening), kind, side, rng, start=grasps.get(key))
-    if grasp is None:
+        kinds = ["pen_grip"]
+    else:   # the rings in the palm now and then, else (or when the palm grip does not fit) in the fingers
+        kinds = ["palm_grip", "ring_grip"] if tool.class_name == "needle_holder" and rng.random() < 0.2 else ["ring_grip"]
+    for kind in kinds:
+        grasp = grasp_tool(hand, shape, kind, side, rng, start=grasps.get((*key, kind, side)))
+        if grasp is not None:
+            break
+    else:
         return None
-    grasps[key] = grasp
+    grasps[(*key, kind, side)] = grasp
     to_world = np.eye(4)
     to_world[:3, :3] = hand_orientation(rng, side, surgeon, kind)
     tool_pose = to_world @ np.linalg.inv(grasp.hand_in_tool)
     kps = tool.keypoints(opening) @ tool_pose[:3, :3].T + tool_pose[:3, 3]
-    tips = (kps[0] + kps[1]) / 2
-    aim = work + np.array([*rng.normal(0, 0.025, 2), 0.0])
-    shift = aim - tips
+    shift = work + np.array([*rng.normal(0, 0.025, 2), 0.0]) - (kps[0] + kps[1]) / 2   # tips near the work point
     vertices = grasp.posed.vertices @ to_world[:3, :3].T
     shift[2] = max(rng.uniform(0.002, 0.02) - kps[:, 2].min(), 0.004 - vertices[:, 2].min())   # tips near the field
     to_world[:3, 3] = shift
     tool_pose = to_world @ np.linalg.inv(grasp.hand_in_tool)
     placed = _placement(rng, hand, grasp.posed.moved(to_world), side, kind, surgeon)
-    if any(_hands_touch(hand, placed, other) for other in others):
+    metal = shape.points @ tool_pose[:3, :3].T + tool_pose[:3, 3]
+    if any(_hands_touch(hand, placed, other) or penetration(hand, other.posed, metal) > MAX_PENETRATION
+           for other in others):
         return None
     return (tool_pose, opening), placed
 
@@ -396,11 +405,17 @@ def _free(rng: np.random.Generator, hand: HandModel, kind: str, side: str, surge
     return None
 
 
+def bone_points(posed: Posed, per_bone: int = 5) -> np.ndarray:
+    """Points along every bone of a hand but the forearm: its skeleton, for contact tests between hands."""
+    t = np.linspace(0, 1, per_bone)[:, None, None]
+    return (posed.heads[1:] + t * (posed.tails[1:] - posed.heads[1:])).reshape(-1, 3)
+
+
 def _hands_touch(hand: HandModel, a: HandPlacement, b: HandPlacement) -> bool:
-    """Two hands overlapping: any joint of one inside the other's capsules."""
-    return penetration(hand, b.posed, np.vstack([a.posed.heads, a.posed.tails])) > 0.0
+    """Two hands overlapping: a point of either one's skeleton inside the other's capsules."""
+    return penetration(hand, b.posed, bone_points(a.posed)) > 0.0 or penetration(hand, a.posed, bone_points(b.posed)) > 0.0
 
 
 def _placement(rng: np.random.Generator, hand: HandModel, posed: Posed, side: str, kind: str,
                surgeon: np.ndarray) -> HandPlacement:
-    return HandPlacement(side, kind, posed.vertices, sleeve_mesh(rng, hand, posed, surgeon), None, posed)
+    return HandPlacement(side, kind, posed, sleeve_mesh(rng, hand, posed, surgeon))

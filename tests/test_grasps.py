@@ -6,9 +6,9 @@ import pytest
 
 from conftest import ROOT
 from data_generation.generate_tools import make_distractor, make_tool
-from data_generation.grasps import (FLIP, MAX_PENETRATION, carried, free_hand, grasp_tool, pad, penetration, tip,
-                                    tool_shape)
-from data_generation.hand_model import load_hand_model
+from data_generation.grasps import (GRASPS, MAX_PENETRATION, ContactProblem, carried, free_hand, grasp_tool, pad,
+                                    penetration, tip, tool_shape)
+from data_generation.hand_model import ANGLES, MIRROR, load_hand_model, rodrigues
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,7 @@ def test_scissors_in_a_ring_grip_and_the_left_hand_mirrors_the_right(hand):
     shape = tool_shape(scissors, 0.3)
     left = grasp_tool(hand, shape, "ring_grip", "left", np.random.default_rng(100))
     assert left is not None and left.side == "left"
-    right_space = FLIP @ left.hand_in_tool @ FLIP                     # the same grasp on the mirrored instrument
+    right_space = MIRROR @ left.hand_in_tool @ MIRROR                 # the same grasp on the mirrored instrument
     assert np.allclose(left.posed.mirrored().vertices, hand.pose(left.angles).vertices)
     thumb = left.hand_in_tool[:3, :3] @ left.posed.tails[hand.index["thumb_3"]] + left.hand_in_tool[:3, 3]
     assert thumb[1] < 0                                               # a left thumb takes the -y ring
@@ -96,3 +96,47 @@ def test_free_hands(hand):
         assert np.linalg.norm(thumb - index) < 0.02                  # thumb and index tips together
     rest = free_hand(hand, "rest", "left", rng)
     assert rest.side == "left" and rest.posed.tails[hand.index["thumb_3"]][1] < 0
+
+
+def test_palm_grip_holds_the_rings_in_the_palm(hand):
+    rng = np.random.default_rng(6)
+    found = [grasp_tool(hand, tool_shape(make_tool("needle_holder", rng), 0.1), "palm_grip", "right", rng)
+             for _ in range(4)]
+    assert sum(g is not None for g in found) >= 1               # scene.py falls back to the ring grip otherwise
+    for grasp in filter(None, found):
+        wrist = grasp.hand_in_tool[:3, 3]
+        assert wrist[0] < 0 and wrist[2] > 0                    # behind the rings and above them
+
+
+def test_a_warm_start_meets_the_contacts_as_well(hand):
+    rng = np.random.default_rng(7)
+    shape = tool_shape(make_tool("tweezers", rng), 0.3)
+    cold = grasp_tool(hand, shape, "pen_grip", "left", rng)
+    warm = grasp_tool(hand, tool_shape(make_tool("tweezers", np.random.default_rng(7)), 0.4), "pen_grip", "left",
+                      rng, start=cold)
+    assert cold is not None and warm is not None and warm.error < 0.008
+
+
+def test_contact_jacobian_matches_finite_differences(hand):
+    """The solver's analytic derivatives of every contact point, against central differences."""
+    rng = np.random.default_rng(8)
+    shape = tool_shape(make_tool("needle_holder", rng), 0.2)
+    template, free, contacts, _ = GRASPS["ring_grip"](hand, shape, rng)
+    problem = ContactProblem(hand, contacts, free)
+    pose = np.eye(4)
+    pose[:3, :3] = rodrigues(np.array([0.3, -0.5, 0.8]) / np.linalg.norm([0.3, -0.5, 0.8]), 0.7)
+    pose[:3, 3] = [0.01, -0.02, 0.03]
+    hit, jac, centre = problem.hits(template, pose, jacobian=True)
+    h = 1e-4
+    for col, angle in enumerate(problem.free):
+        plus, minus = template.copy(), template.copy()
+        plus[angle] += h
+        minus[angle] -= h
+        numeric = (problem.hits(plus, pose) - problem.hits(minus, pose)).ravel() / (2 * h)
+        assert np.allclose(jac[:, 6 + col], numeric, atol=1e-7), ANGLES[angle]
+    for axis in range(3):                                       # a small turn about the contacts' centre
+        turn = np.eye(4)
+        turn[:3, :3] = rodrigues(np.eye(3)[axis], h)
+        turn[:3, 3] = centre - turn[:3, :3] @ centre
+        numeric = (problem.hits(template, turn @ pose) - hit).ravel() / h
+        assert np.allclose(jac[:, axis], numeric, atol=1e-5)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from data_generation.hand_model import ANGLES, DIGITS, JOINT_LIMITS, HandModel, clamp, load_hand_model, sleeve_mesh
+from data_generation.hand_model import ANGLES, DIGITS, HandModel, load_hand_model, sleeve_mesh
 
 HANDS = ROOT / "hands"
 
@@ -65,16 +65,25 @@ def test_thumb_opposes_and_wrist_bends_the_whole_hand(hand):
     assert np.allclose(flexed.vertices[hand.vertices[:, 0] < -0.1], rest.vertices[hand.vertices[:, 0] < -0.1])
 
 
-def test_left_hand_is_the_mirror_image(hand):
+def outward_share(vertices: np.ndarray, quads: np.ndarray) -> float:
+    """Share of faces whose normal points away from the hand's middle (a closed-ish surface: most of them)."""
+    a, b, c = (vertices[quads[:, i]] for i in (0, 1, 2))
+    normal = np.cross(b - a, c - a)
+    centre_of = vertices[quads].mean(1)
+    axis_point = np.stack([centre_of[:, 0], np.zeros(len(quads)), np.zeros(len(quads))], 1)   # the forearm's axis
+    return float(((normal * (centre_of - axis_point)).sum(1) > 0).mean())
+
+
+def test_left_hand_is_the_mirror_image_wound_outward(hand):
     angles = {"index_mcp": 30, "thumb_cmc_abd": 20}
     right, left = hand.pose(angles), hand.pose(angles, side="left")
-    assert np.allclose(left.vertices, right.vertices * [1, -1, 1])
-    assert tip(hand, left, "thumb")[1] < -0.05
+    assert tip(hand, left, "thumb")[1] < -0.05 and tip(hand, right, "thumb")[1] > 0.05
+    forearm = hand.vertices[hand.faces].mean(1)[:, 0] < -0.05       # faces around the forearm's axis
+    for posed in (right, left):
+        assert outward_share(posed.vertices, posed.wound(hand.faces)[forearm]) > 0.85
 
 
-def test_joint_limits(hand):
-    assert clamp({"index_pip": 500, "thumb_ip": -500}) == {"index_pip": JOINT_LIMITS["index_pip"][1],
-                                                             "thumb_ip": JOINT_LIMITS["thumb_ip"][0]}
+def test_unknown_angles(hand):
     with pytest.raises(KeyError, match="indx_pip"):
         hand.pose({"indx_pip": 10})
     assert len(ANGLES) == len(set(ANGLES)) and all(f"{d}_3" in hand.index for d in DIGITS)
@@ -106,6 +115,13 @@ def test_load_errors(tmp_path):
     broken["weights"] = {k: v for k, v in meta["weights"].items() if k != "thumb_3"}
     (tmp_path / "hand.json").write_text(json.dumps(broken))
     with pytest.raises(ValueError, match=r"(do not sum to 1|thumb_3)"):
+        load_hand_model(tmp_path)
+    renamed = {**meta, "bones": [{**b, "name": "palm"} if b["name"] == "metacarpal_ring" else b for b in meta["bones"]]}
+    (tmp_path / "hand.json").write_text(json.dumps(renamed))
+    with pytest.raises(ValueError, match="metacarpal_ring"):
+        load_hand_model(tmp_path)
+    (tmp_path / "hand.json").write_text(json.dumps({**meta, "side": "left"}))
+    with pytest.raises(ValueError, match="side must be 'right'"):
         load_hand_model(tmp_path)
     (tmp_path / "hand.json").write_text(json.dumps({**meta, "units": "cm"}))
     with pytest.raises(ValueError, match="units must be 'm'"):

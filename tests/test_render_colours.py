@@ -66,8 +66,7 @@ def test_a_hand_renders_its_glove_and_its_sleeve_in_their_own_materials():
         hand = load_hand_model("hands")
         posed = free_hand(hand, "rest", "right", np.random.default_rng(0)).posed
         surgeon = np.array([-1.0, 0.0, 0.0])
-        placed = HandPlacement("right", "rest", posed.vertices, sleeve_mesh(np.random.default_rng(0), hand, posed,
-                                                                             surgeon), None, posed)
+        placed = HandPlacement("right", "rest", posed, sleeve_mesh(np.random.default_rng(0), hand, posed, surgeon))
         cam2world = look_at([-0.1, 0.0, 0.8], [-0.1, 0.0, 0.0])
         light = LightSpec("POINT", np.array([0.0, 0.0, 0.6]), np.zeros(3), 60.0, 5000.0)
         spec = FrameSpec(0, cam2world, [], [placed], [light], 0)

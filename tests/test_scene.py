@@ -9,7 +9,7 @@ from conftest import ROOT
 from data_generation.generate_tools import make_distractor, make_tool
 from data_generation.grasps import MAX_PENETRATION, penetration, tool_shape
 from data_generation.hand_model import load_hand_model
-from data_generation.scene import SceneRanges, placement_centre, sample_frame
+from data_generation.scene import HELD_OPENING, SceneRanges, bone_points, placement_centre, sample_frame
 from surgpose.camera import DEFAULT_INTRINSICS, project
 from surgpose.schema import CLASSES
 
@@ -45,7 +45,7 @@ def test_same_seed_same_frame(hand):
     assert [(t.tool, t.opening) for t in a.tools] == [(t.tool, t.opening) for t in b.tools]
     assert all(np.array_equal(x.pose, y.pose) for x, y in zip(a.tools, b.tools))
     assert [h.kind for h in a.hands] == [h.kind for h in b.hands]
-    assert all(np.array_equal(x.vertices, y.vertices) for x, y in zip(a.hands, b.hands))
+    assert all(np.array_equal(x.posed.vertices, y.posed.vertices) for x, y in zip(a.hands, b.hands))
 
 
 def test_ranges_hold_over_many_frames():
@@ -98,18 +98,19 @@ def test_hands_reach_in_from_the_surgeon_and_keep_off_the_metal(hand, frames):
     clear = []
     for spec in specs:
         for h in spec.hands:
-            assert h.vertices[:, 2].min() > -0.002               # above the field
+            assert h.posed.vertices[:, 2].min() > -0.002         # above the field
             end = h.sleeve[0][-20:].mean(0)                      # the arm rises off the field, away from the work
-            assert end[2] > 0.2 and np.linalg.norm(end[:2]) > np.linalg.norm(h.vertices.mean(0)[:2])
+            assert end[2] > 0.2 and np.linalg.norm(end[:2]) > np.linalg.norm(h.posed.vertices.mean(0)[:2])
             for slot, placement in enumerate(spec.tools):
                 if slot == h.holds:
                     continue
                 points = tool_shape(tools[placement.tool], placement.opening, 300).points
                 world = points @ placement.pose[:3, :3].T + placement.pose[:3, 3]
                 clear.append(penetration(hand, h.posed, world) <= MAX_PENETRATION + 1e-9)
-        if len(spec.hands) == 2:
+        if len(spec.hands) == 2:                                   # two hands never overlap, nor grip into each other
             a, b = spec.hands
-            assert penetration(hand, b.posed, np.vstack([a.posed.heads[1:], a.posed.tails[1:]])) == 0.0
+            assert penetration(hand, b.posed, bone_points(a.posed)) == 0.0
+            assert penetration(hand, a.posed, bone_points(b.posed)) == 0.0
     assert np.mean(clear) > 0.95                                 # instruments on the field lie clear of the hands
 
 
@@ -119,6 +120,9 @@ def test_scissors_in_hand_or_on_the_field(hand, frames):
     assert 0.3 < len(shown) / len(specs) < 0.7
     held = [spec for spec in shown if any(h.holds is None and h.kind == "ring_grip" for h in spec.hands)]
     assert 0 < len(held) < len(shown)
+    scissors = [make_distractor(np.random.default_rng(9))]
+    for spec in shown:
+        assert in_view(placement_centre(spec.distractors[0], scissors), spec)
 
 
 def test_forceps_let_go_lie_fully_open(hand):
@@ -134,7 +138,16 @@ def test_forceps_let_go_lie_fully_open(hand):
                 (gripped if slot in holding else free).append(placement.opening)
     assert len(free) > 5 and len(gripped) > 5
     assert set(free) == {0.8}
-    assert max(gripped) <= 0.6
+    assert max(gripped) <= HELD_OPENING["tweezers"]                 # pinched partly shut in the fingers
+
+
+def test_held_openings_stay_in_any_articulation_range(hand):
+    """An --articulation range above the held caps still draws (its minimum), never a numpy range error."""
+    tools, rng, grasps = pool(), np.random.default_rng(4), {}
+    ranges = SceneRanges(articulation=(0.7, 1.0))
+    for i in range(6):
+        spec = sample_frame(rng, i, DEFAULT_INTRINSICS, tools, hand, ranges, grasps=grasps)
+        assert all(0.7 <= t.opening <= 1.0 for t in spec.tools)
 
 
 def test_resized_camera_keeps_square_pixels_and_the_view_centre():
