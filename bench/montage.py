@@ -35,7 +35,7 @@ def images_of(folder: Path) -> list[Path]:
     return paths
 
 
-def row(folder: Path, per_row: int, height: int, width: int) -> np.ndarray:
+def row(folder: Path, per_row: int, height: int, width: int, label: str | None = None) -> np.ndarray:
     paths = images_of(folder)
     picks = [paths[i] for i in np.linspace(0, len(paths) - 1, per_row).astype(int)]
     tiles = []
@@ -49,14 +49,18 @@ def row(folder: Path, per_row: int, height: int, width: int) -> np.ndarray:
         tile[y:y + image.shape[0], x:x + image.shape[1]] = image
         tiles.append(tile)
     strip = np.hstack(tiles)
-    label = str(folder)
+    label = label or str(folder)
     cv2.putText(strip, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 4, cv2.LINE_AA)
     cv2.putText(strip, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
     return strip
 
 
-def run(rows: list[str], out: str, per_row: int = 4, height: int = 216, width: int = 384) -> Path:
-    picture = np.vstack([row(Path(folder), per_row, height, width) for folder in rows])
+def run(rows: list[str], out: str, per_row: int = 4, height: int = 216, width: int = 384,
+        labels: list[str] | None = None) -> Path:
+    if labels and len(labels) != len(rows):
+        raise SystemExit(f"error: {len(labels)} --labels for {len(rows)} --rows")
+    picture = np.vstack([row(Path(folder), per_row, height, width, labels[i] if labels else None)
+                         for i, folder in enumerate(rows)])
     return write_image(out, picture, 88)
 
 
@@ -67,8 +71,9 @@ def main() -> None:
     p.add_argument("--per_row", type=int, default=4)
     p.add_argument("--height", type=int, default=216, help="tile height in pixels")
     p.add_argument("--width", type=int, default=384, help="tile width in pixels")
+    p.add_argument("--labels", nargs="+", help="a caption per row (default: the folder)")
     opt = p.parse_args()
-    print(f"wrote {run(opt.rows, opt.out, opt.per_row, opt.height, opt.width)}")
+    print(f"wrote {run(opt.rows, opt.out, opt.per_row, opt.height, opt.width, opt.labels)}")
 
 
 if __name__ == "__main__":
