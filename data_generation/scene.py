@@ -319,9 +319,11 @@ def _side_for(cls: str, rng: np.random.Generator, taken: set[str]) -> str | None
     return None
 
 
-#: Roll of the hand about the forearm per grasp (degrees; + turns the thumb side up): palm down over needle
-#: holders and scissors, on its side for a pen grip, in between for a pinch.
-ROLL = {"ring_grip": (-10, 25), "palm_grip": (-10, 20), "pen_grip": (35, 75), "pinch": (0, 50), "rest": (-10, 10)}
+#: Roll of the hand about the forearm per grasp (degrees; + turns the thumb side up): a needle holder's or the
+#: scissors' hand turned 10-65 degrees, so that the rings show beside the fingers as on `oss_dev` (palm down they
+#: hid under the hand, and held needle holders were taken for tweezers), on its side for a pen grip, in
+#: between for a pinch, palm down at rest.
+ROLL = {"ring_grip": (10, 65), "palm_grip": (0, 40), "pen_grip": (35, 75), "pinch": (0, 50), "rest": (-10, 10)}
 
 
 def hand_orientation(rng: np.random.Generator, side: str, surgeon: np.ndarray, kind: str) -> np.ndarray:
