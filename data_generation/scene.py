@@ -36,8 +36,9 @@ class SceneRanges:
     max_tool_pitch_deg: float = 35.0                     # instrument axis against the field plane
     rolled_fraction: float = 0.3                         # share of tools rolled onto their side or over
     articulation: tuple[float, float] = (0.0, 1.0)       # closed .. wide open
-    held_probability: tuple[float, float] = (0.85, 0.4)  # a needle holder / tweezers in view is held (oss_dev by
-                                                         # eye: 31 of 34 needle holders, 11 of 33 tweezers)
+    held_probability: tuple[float, float] = (0.9, 0.4)   # a hand takes a needle holder / tweezers in view (held
+                                                         # where the grasp fits: ~0.8 / 0.35; oss_dev by eye:
+                                                         # 31 of 34 needle holders, 11 of 33 tweezers)
     oblique_probability: float = 0.3                     # camera in front of the surgeon, 35-60 deg from vertical
     hand_scale: tuple[float, float] = (0.95, 1.12)       # gloved hand size / MakeHuman's (17.7 cm wrist to tip)
     lights: tuple[int, int] = (1, 3)
@@ -326,20 +327,29 @@ def _side_for(cls: str, rng: np.random.Generator, taken: set[str]) -> str | None
 ROLL = {"ring_grip": (10, 65), "palm_grip": (0, 40), "pen_grip": (35, 75), "pinch": (0, 50), "rest": (-10, 10)}
 
 
-def hand_orientation(rng: np.random.Generator, side: str, surgeon: np.ndarray, kind: str) -> np.ndarray:
-    """3x3 hand frame -> world: the forearm reaches from the surgeon toward the field, turned 10-50 degrees
-    inward, the wrist 5-35 degrees below the elbow, rolled as `ROLL` says."""
+def hand_orientation(rng: np.random.Generator, side: str, surgeon: np.ndarray, kind: str,
+                     steeper: tuple[float, ...] = (0.0,)) -> list[np.ndarray]:
+    """3x3 hand frames -> world, one per `steeper`: the forearm reaches from the surgeon toward the field,
+    turned 10-50 degrees inward, the wrist 5-35 degrees (plus `steeper`) below the elbow, rolled as `ROLL`
+    says."""
     forward = -surgeon
     right = np.cross(forward, [0.0, 0.0, 1.0])
     inward = np.radians(rng.uniform(10, 50))
     horizontal = np.cos(inward) * forward + (-1 if side == "right" else 1) * np.sin(inward) * right
-    pitch = np.radians(rng.uniform(5, 35) if kind != "rest" else rng.uniform(0, 10))
-    x = np.cos(pitch) * horizontal - np.sin(pitch) * np.array([0.0, 0.0, 1.0])
-    y = np.cross([0.0, 0.0, 1.0], x)
-    y /= np.linalg.norm(y)
-    frame = np.stack([x, y, np.cross(x, y)], 1)
-    roll = np.radians(rng.uniform(*ROLL[kind])) * (1 if side == "right" else -1)
-    return frame @ rodrigues(np.array([1.0, 0.0, 0.0]), roll)
+    pitch = rng.uniform(5, 35) if kind != "rest" else rng.uniform(0, 10)
+    roll = rodrigues(np.array([1.0, 0.0, 0.0]), np.radians(rng.uniform(*ROLL[kind])) * (1 if side == "right" else -1))
+    frames = []
+    for down in np.radians(pitch + np.asarray(steeper)):
+        x = np.cos(down) * horizontal - np.sin(down) * np.array([0.0, 0.0, 1.0])
+        y = np.cross([0.0, 0.0, 1.0], x)
+        y /= np.linalg.norm(y)
+        frames.append(np.stack([x, y, np.cross(x, y)], 1) @ roll)
+    return frames
+
+
+#: Held tips reach the tissue (at most this high, metres): a rolled hand's edge would hold them up, so the
+#: forearm is drawn again `STEEPER` degrees steeper until they do (else the instrument lies free).
+MAX_HELD_TIPS_HEIGHT, STEEPER = 0.03, (0, 10, 20, 30, 40)
 
 
 #: Opening of instruments in a hand: forceps pinched partly shut, needle holder jaws mostly closed on a needle.
@@ -372,12 +382,18 @@ def _held(rng: np.random.Generator, hand: HandModel, tool, key: tuple, side: str
         return None
     grasps[(*key, kind, side)] = grasp
     to_world = np.eye(4)
-    to_world[:3, :3] = hand_orientation(rng, side, surgeon, kind)
-    tool_pose = to_world @ np.linalg.inv(grasp.hand_in_tool)
-    kps = tool.keypoints(opening) @ tool_pose[:3, :3].T + tool_pose[:3, 3]
+    tips_height = rng.uniform(0.002, 0.02)
+    for to_world[:3, :3] in hand_orientation(rng, side, surgeon, kind, STEEPER):   # steeper till the tips are down
+        tool_pose = to_world @ np.linalg.inv(grasp.hand_in_tool)
+        kps = tool.keypoints(opening) @ tool_pose[:3, :3].T + tool_pose[:3, 3]
+        vertices = grasp.posed.vertices @ to_world[:3, :3].T
+        lift = max(tips_height - kps[:, 2].min(), 0.004 - vertices[:, 2].min())   # tips near, hand above the field
+        if lift + kps[:2, 2].mean() <= MAX_HELD_TIPS_HEIGHT:
+            break
+    else:
+        return None
     shift = work + np.array([*rng.normal(0, 0.025, 2), 0.0]) - (kps[0] + kps[1]) / 2   # tips near the work point
-    vertices = grasp.posed.vertices @ to_world[:3, :3].T
-    shift[2] = max(rng.uniform(0.002, 0.02) - kps[:, 2].min(), 0.004 - vertices[:, 2].min())   # tips near the field
+    shift[2] = lift
     to_world[:3, 3] = shift
     tool_pose = to_world @ np.linalg.inv(grasp.hand_in_tool)
     placed = _placement(rng, hand, grasp.posed.moved(to_world), side, kind, surgeon)
@@ -393,7 +409,7 @@ def _free(rng: np.random.Generator, hand: HandModel, kind: str, side: str, surge
     """A hand holding nothing near the work point: pinching thread in the air, or resting on the field."""
     grasp = free_hand(hand, kind, side, rng)
     to_world = np.eye(4)
-    to_world[:3, :3] = hand_orientation(rng, side, surgeon, kind)
+    to_world[:3, :3], = hand_orientation(rng, side, surgeon, kind)
     for _ in range(5):
         right = np.cross(-surgeon, [0.0, 0.0, 1.0])
         offset = (rng.uniform(0.03, 0.12) * (1 if side == "right" else -1)) * right + rng.uniform(-0.02, 0.08) * surgeon
