@@ -1,7 +1,7 @@
 """Real-frame scores of a long training, epoch by epoch: the curve that says whether more CPU hours still help.
 
     python bench/eval_curve.py --run runs/pose/campaign --real ../shared/real/oss_dev ../shared/real/apas_dev \
-        --every 2 --out models/training_curve_real.png
+        --every 2 --start models/synthetic_weights.pt --out models/training_curve_real.png
 
 Scores each `weights/epoch<N>.pt` the run saved (`save_period=1` or more) with `evaluate.py --real` on every
 labelled set, caches each score beside the checkpoint (`epoch<N>.<set>.json`, so a rerun after more epochs only
@@ -32,9 +32,10 @@ def checkpoints(run: Path, every: int) -> list[tuple[int, Path]]:
     return [(e, p) for e, p in found if (e + 1) % every == 0 or (e, p) == found[-1]]
 
 
-def score(path: Path, real: Path, device: str) -> dict:
-    """evaluate.py's summary for one checkpoint on one labelled set, cached beside the checkpoint."""
-    cache = path.with_name(f"{path.stem}.{real.name}.json")
+def score(path: Path, real: Path, device: str, cache_dir: Path | None = None) -> dict:
+    """evaluate.py's summary for one checkpoint on one labelled set, cached beside the checkpoint (or in
+    cache_dir)."""
+    cache = (cache_dir or path.parent) / f"{path.stem}.{real.name}.json"
     if cache.is_file() and cache.stat().st_mtime >= path.stat().st_mtime:
         return json.loads(cache.read_text())
     metrics = evaluate.run(path, real=real, device=device, out=None, verbose=False)["results"][0]
@@ -45,8 +46,12 @@ def score(path: Path, real: Path, device: str) -> dict:
     return summary
 
 
-def run(run: str, real: list[str], every: int = 1, device: str = "cpu", out: str | None = None) -> dict:
+def run(run: str, real: list[str], every: int = 1, device: str = "cpu", out: str | None = None,
+        start: str | None = None) -> dict:
+    """{epoch: {set: summary}}; epoch 0 is the start model when `start` names it."""
     points = {}
+    if start:
+        points[0] = {Path(r).name: score(Path(start), Path(r), device, Path(run) / "weights") for r in real}
     for epoch, path in checkpoints(Path(run), every):
         points[epoch + 1] = {Path(r).name: score(path, Path(r), device) for r in real}
     if out:
@@ -88,8 +93,9 @@ def main() -> None:
     p.add_argument("--every", type=int, default=1, help="score every N-th saved epoch (and the last)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", help="the plot (.png)")
+    p.add_argument("--start", help="the weights the run started from, scored as epoch 0")
     opt = p.parse_args()
-    points = run(opt.run, opt.real, opt.every, opt.device, opt.out)
+    points = run(opt.run, opt.real, opt.every, opt.device, opt.out, opt.start)
     for epoch, sets in points.items():
         print(f"epoch {epoch}: " + " | ".join(f"{name} " + ", ".join(f"{k} {v:.3f}" for k, v in m.items() if v is not None)
                                              for name, m in sets.items()))
