@@ -39,6 +39,7 @@ def score(path: Path, real: Path, device: str, cache_dir: Path | None = None) ->
     if cache.is_file() and cache.stat().st_mtime >= path.stat().st_mtime:
         return json.loads(cache.read_text())
     metrics = evaluate.run(path, real=real, device=device, out=None, verbose=False)["results"][0]
+    cache.parent.mkdir(parents=True, exist_ok=True)
     false = {"fp_per_image": metrics["all"]["fp_per_image"]} if "all" in metrics else \
         {"far_per_image": metrics["far_per_image"]}
     summary = {"score": metrics["score"], **false, **{f"recall_{c}": m["recall"] for c, m in metrics["classes"].items()}}
