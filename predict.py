@@ -1,6 +1,6 @@
 """Phase 2/3: predict instruments on images; one JSON format for every model, plus YOLO labels and overlays.
 
-    python predict.py --source frames/ --out_dir out/          # the shipped models/refined_weights.pt
+    python predict.py --source frames/ --out_dir out/          # the shipped models/synthetic_weights.pt
     python predict.py --weights runs/pose/train/weights/best.pt --source frames/ --out_dir out/
     python predict.py --weights pose.pt --seg_weights seg.pt --source "shots/*.jpg" --out_dir out/
 

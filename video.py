@@ -1,6 +1,6 @@
 """Phase 2/3: run a trained model over a video; annotated video, per-frame YOLO labels and JSON lines.
 
-    python video.py --video clip.mp4 --out_dir out/          # the shipped models/refined_weights.pt
+    python video.py --video clip.mp4 --out_dir out/          # the shipped models/synthetic_weights.pt
     python video.py --weights runs/pose/train/weights/best.pt --video clip.mp4 --out_dir out/
     python video.py --weights best.pt --video clip.mp4 --out_dir out/ --track bytetrack.yaml --smooth
     python video.py --weights best.pt --video clip.mp4 --out_dir out/ --scales 0.75 1 1.25 --pre_clahe

@@ -72,8 +72,9 @@ POLYGON_TOLERANCE_PX = 1.0
 #: which Ultralytics' per-class NMS at IoU 0.7 lets through. Curation's `double_box` rule, at inference; chosen
 #: on oss_dev (README, Phase 2); above 1: off.
 DOUBLE_BOX_COVER = 0.9
-#: The shipped pose model, `--weights`' default (found from the repository, so scripts run from any folder).
-SHIPPED_WEIGHTS = Path(__file__).resolve().parents[1] / "models" / "refined_weights.pt"
+#: The shipped pose model that scores best on real frames (models/README.md), `--weights`' default (found from
+#: the repository, so scripts run from any folder).
+SHIPPED_WEIGHTS = Path(__file__).resolve().parents[1] / "models" / "synthetic_weights.pt"
 #: The shipped segmentation model that `--seg_weights auto` puts beside a pose model.
 SHIPPED_SEG_WEIGHTS = SHIPPED_WEIGHTS.with_name("seg_weights.pt")
 
@@ -148,7 +149,7 @@ def prefer_fp32_openvino(int8: bool = False) -> None:
 
     On CPUs with AVX512-BF16 OpenVINO 2024 runs float models in bf16 by default. Without AMX tiles that
     measured 1.3-1.5x *slower* than float32 (nano seg, 640x480: 57 vs 40 ms on 2 Xeon cores); with AMX it is
-    faster, but moves keypoints by up to 47 px on `oss_dev` (refined model), so the float export is kept in
+    faster, but moves keypoints by up to 47 px on `oss_dev` (the refined model of 2026-11), so the float export is kept in
     float32 there too, while INT8 (chosen for speed) keeps AMX. Capping oneDNN's ISA below bf16 is how
     Ultralytics itself steers OpenVINO on Windows; a user's own ONEDNN_MAX_CPU_ISA wins, and the cap only
     acts before OpenVINO's CPU plugin first loads in the process.

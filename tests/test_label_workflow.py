@@ -20,7 +20,7 @@ def run_script(script, argv: list[str]) -> None:
 def test_label_fine_tune_score(tmp_path_factory, tmp_path, capsys):
     base = tmp_path_factory.getbasetemp()
     synthetic = tiny_dataset(base / "tiny")["pose"]                      # stands for output/yolo_data/data.yaml
-    shipped = trained_run(base, "pose") / "weights" / "best.pt"          # stands for models/refined_weights.pt
+    shipped = trained_run(base, "pose") / "weights" / "best.pt"          # stands for models/synthetic_weights.pt
     export, images, _ = coco_keypoints_export(tmp_path / "cvat_export", n=8)
     template = {label["name"]: [s["name"] for s in label["sublabels"]] for label in import_labels.cvat_label_template()}
     categories = json.loads(export.read_text())["categories"]
