@@ -149,8 +149,8 @@ def prefer_fp32_openvino(int8: bool = False) -> None:
 
     On CPUs with AVX512-BF16 OpenVINO 2024 runs float models in bf16 by default. Without AMX tiles that
     measured 1.3-1.5x *slower* than float32 (nano seg, 640x480: 57 vs 40 ms on 2 Xeon cores); with AMX it is
-    faster, but moves keypoints by up to 47 px on `oss_dev` (the refined model of 2026-11), so the float export is kept in
-    float32 there too, while INT8 (chosen for speed) keeps AMX. Capping oneDNN's ISA below bf16 is how
+    faster, but moves keypoints by up to 47 px on `oss_dev` (the refined model of 2026-11), so the float export
+    is kept in float32 there too, while INT8 (chosen for speed) keeps AMX. Capping oneDNN's ISA below bf16 is how
     Ultralytics itself steers OpenVINO on Windows; a user's own ONEDNN_MAX_CPU_ISA wins, and the cap only
     acts before OpenVINO's CPU plugin first loads in the process.
     """
