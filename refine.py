@@ -35,7 +35,7 @@ import evaluate  # noqa: E402
 import train  # noqa: E402
 import video  # noqa: E402
 from surgpose.cli import (  # noqa: E402
-    available_device, check_share, non_negative_int, positive_float, positive_int, share, unit_interval,
+    available_device, check_share, non_negative_int, positive_float, positive_int, runs_dir, share, unit_interval,
     user_errors_in_one_line)
 from surgpose.curation import few_frames_warning  # noqa: E402
 from surgpose.files import write_json  # noqa: E402
@@ -164,7 +164,7 @@ def run(
         if not Path(s["video"]).exists():
             raise FileNotFoundError(f"video not found: {s['video']}")
     clahe = next((s["preprocess"] for s in sources if s["preprocess"]["clahe"]), None)   # what scoring sees
-    out = (Path("runs") / project / name).resolve()
+    out = runs_dir(project) / name
     state_path = out / "refine.json"
     state: dict[str, Any] = json.loads(state_path.read_text()) if state_path.is_file() else {}
     if state and state.get("base_weights") != str(base_weights.resolve()):

@@ -48,7 +48,7 @@ from ultralytics.utils.torch_utils import intersect_dicts, unwrap_model  # noqa:
 from surgpose import pretrained as starts  # noqa: E402
 from surgpose.augment import OperatingRoom, ramp_strength  # noqa: E402
 from surgpose.cli import (  # noqa: E402
-    available_device, check_share, non_negative_int, positive_int, share, user_errors_in_one_line)
+    available_device, check_share, non_negative_int, positive_int, runs_dir, share, user_errors_in_one_line)
 from surgpose.files import write_text  # noqa: E402
 from surgpose.schema import CLASSES, NUM_KEYPOINTS  # noqa: E402
 from surgpose.yolo import POSE_VALUES, is_box_only  # noqa: E402
@@ -289,7 +289,7 @@ def run(
         raise ValueError("--data is required (a data.yaml from Phase 1: yolo_data or yolo_data_seg)")
     source = read_dataset(data)
     task = data_task(source)
-    runs = (Path("runs") / (project or task)).resolve()   # absolute: Ultralytics re-roots relative ones
+    runs = runs_dir(project or task)
     if real_data:
         real_data = [real_data] if isinstance(real_data, (str, Path)) else list(real_data)
         mixed = mix_datasets(data, real_data, real_fraction, seed,
@@ -409,7 +409,7 @@ def _resume(resume: str | Path | bool, project: str | Path | None, name: str, de
     """Continue from `last.pt`; the augmentation and its ramp come back from the checkpoint's arguments."""
     last = Path(resume) if isinstance(resume, (str, Path)) else None
     if last is None:   # train.py's own runs (runs/<task> by default), not refine.py's rounds
-        roots = [Path("runs") / project] if project else [Path("runs") / task for task in ("pose", "segment")]
+        roots = [runs_dir(project)] if project else [runs_dir(task) for task in ("pose", "segment")]
         candidates = sorted((p for root in roots for p in root.glob(f"**/{name}/weights/last.pt")),
                             key=lambda p: p.stat().st_mtime)
         if not candidates:
@@ -442,7 +442,8 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--imgsz", type=positive_int, default=640)
     p.add_argument("--batch", type=int, default=16, help="images per batch (-1: fit to GPU memory)")
     p.add_argument("--device", type=available_device, default="", help="'' auto, cpu, 0, 0,1, mps")
-    p.add_argument("--project", type=str, default=None, help="runs/<project>/<name> (default: the task)")
+    p.add_argument("--project", type=str, default=None,
+                   help="runs/<project>/<name> (default: the task; runs/x and absolute paths are taken as given)")
     p.add_argument("--name", type=str, default="train")
     p.add_argument("--exist_ok", action="store_true", help="reuse runs/<project>/<name> instead of numbering")
     p.add_argument("--warmup_epochs", type=float, default=3.0)

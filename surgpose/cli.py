@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import functools
 import math
+from pathlib import Path
 from typing import Any, Callable
 
 
@@ -86,3 +87,12 @@ def available_device(text: str) -> str:
         have = f"{found} CUDA GPU{'s' if found != 1 else ''}" if found else "no CUDA GPU"
         raise argparse.ArgumentTypeError(f"{text}: this machine has {have}; use --device cpu")
     return text
+
+
+def runs_dir(project: str | Path) -> Path:
+    """`runs/<project>` as an absolute path (Ultralytics re-roots relative ones); a project given as `runs/x`
+    or as an absolute path is taken as it is, so `--project runs/x` does not land in `runs/runs/x`."""
+    project = Path(project)
+    if not project.is_absolute() and project.parts[:1] != ("runs",):
+        project = Path("runs") / project
+    return project.resolve()

@@ -99,3 +99,14 @@ def test_a_gpu_this_machine_lacks_is_one_line(script, argv, capsys, monkeypatch)
         err = capsys.readouterr().err
         assert exit_info.value.code == 2 and f"argument --device: {message}" in err and err.count("error") == 1
     assert script.parse_opt([*argv, "--device", "cpu"]).device == "cpu"
+
+
+def test_runs_dir_nests_a_project_under_runs_once(tmp_path, monkeypatch):
+    """`--project runs/x` used to land in runs/runs/x, since the scripts put every project under runs/."""
+    from surgpose.cli import runs_dir
+
+    monkeypatch.chdir(tmp_path)
+    assert runs_dir("campaign") == tmp_path / "runs" / "campaign"
+    assert runs_dir("runs/campaign") == tmp_path / "runs" / "campaign"
+    assert runs_dir("runsx") == tmp_path / "runs" / "runsx"
+    assert runs_dir(tmp_path / "elsewhere") == tmp_path / "elsewhere"
