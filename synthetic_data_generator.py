@@ -64,6 +64,9 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
                    help="share of frames filmed from the front and above instead of from overhead")
     g.add_argument("--distractor_probability", type=float, default=d.distractor_probability,
                    help="share of frames with unlabelled scissors among the instruments (default 0: none)")
+    g.add_argument("--closeup_probability", type=float, default=d.closeup_probability,
+                   help="share of overhead frames filmed closer than --camera_distance's MIN (0.55-1x it), "
+                        "instruments cut off by the frame (default 0: none)")
     g.add_argument("--lights", type=int, nargs=2, default=list(d.lights), metavar=("MIN", "MAX"))
     g.add_argument("--kelvin", type=number(float, 1000, 40000, low_open=False), nargs=2, default=list(d.kelvin),
                    metavar=("MIN", "MAX"), help="light colour temperature")
@@ -80,7 +83,8 @@ def main(opt: argparse.Namespace) -> None:
                          articulation=tuple(kwargs.pop("articulation")),
                          held_probability=tuple(kwargs.pop("held_probability")),
                          oblique_probability=kwargs.pop("oblique_probability"),
-                         distractor_probability=kwargs.pop("distractor_probability"), lights=tuple(kwargs.pop("lights")),
+                         distractor_probability=kwargs.pop("distractor_probability"),
+                         closeup_probability=kwargs.pop("closeup_probability"), lights=tuple(kwargs.pop("lights")),
                          kelvin=tuple(kwargs.pop("kelvin")))
     try:
         out = run(ranges=ranges, **kwargs)

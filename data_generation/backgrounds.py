@@ -36,6 +36,8 @@ _PAD_COLOURS = np.array([[0.78, 0.86, 0.93], [0.80, 0.79, 0.96], [0.62, 0.73, 0.
 _THREAD_COLOURS = np.array([[0.07, 0.07, 0.08], [0.55, 0.25, 0.08], [0.45, 0.15, 0.38], [0.15, 0.35, 0.10]],
                            np.float32)  # nylon black, prolene blue, vicryl violet, green
 _TUBE_COLOURS = np.array([[0.75, 0.42, 0.12], [0.86, 0.86, 0.84], [0.55, 0.62, 0.35]], np.float32)
+_STRIP_COLOURS = np.array([[0.55, 0.45, 0.98], [0.20, 0.45, 0.98], [0.92, 0.92, 0.92], [0.45, 0.65, 0.90]],
+                          np.float32)  # rubber practice strips: pink, orange, white, tan
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -537,9 +539,61 @@ def _suture_bench(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
         radius = rng.uniform(4, 8)
         _ink(canvas, np.zeros(3, np.float32), lambda m: _discs(m, corners, np.full(4, radius)))
         _ink(canvas, np.ones(3, np.float32), lambda m: _discs(m, corners - radius / 3, np.full(4, 1.5)), opacity=0.7)
+    if rng.random() < 0.7:
+        _clipped_strips(canvas, rng, pad.mean(0), half, angle)
     for _ in range(rng.integers(0, 3)):
         _thread(canvas, rng)
     return canvas
+
+
+def _clipped_strips(image: np.ndarray, rng: np.random.Generator, centre: np.ndarray, half: np.ndarray,
+                    angle: float) -> None:
+    """Rubber strips on the pad, each held down by a binder clip at both ends (as on `apas_dev`'s benches):
+    black clips with silver wire handles, metal the model must not take for an instrument's rings."""
+    scale = max(image.shape[:2]) / 960
+    along = np.array([np.cos(angle), np.sin(angle)])
+    across = np.array([-along[1], along[0]])
+    for _ in range(rng.integers(1, 5)):
+        axis = along if rng.random() < 0.5 else across
+        normal = np.array([-axis[1], axis[0]])
+        middle = centre + rng.uniform(-0.8, 0.8) * half[0] * along + rng.uniform(-0.8, 0.8) * half[1] * across
+        length, width = rng.uniform(110, 220) * scale, rng.uniform(22, 40) * scale
+        ends = [middle - axis * length / 2, middle + axis * length / 2]
+        strip = np.array([ends[0] + normal * width / 2, ends[1] + normal * width / 2,
+                          ends[1] - normal * width / 2, ends[0] - normal * width / 2], np.float32)
+        colour = _random_colour(rng, _STRIP_COLOURS)
+        _lay_polygon(image, strip, lambda h, w, r: np.broadcast_to(colour, (h, w, 3)).copy(), rng, shadow=0.3,
+                     blur=2)
+        for end, outward in ((ends[0], -axis), (ends[1], axis)):
+            _binder_clip(image, rng, end, outward, width * rng.uniform(1.1, 1.5))
+
+
+def _binder_clip(image: np.ndarray, rng: np.random.Generator, centre: np.ndarray, outward: np.ndarray,
+                 width: float) -> None:
+    """A binder clip seen from above at `centre`, its jaws toward -`outward`: a black body and two silver wire
+    handles, folded out beyond it or back over it."""
+    normal = np.array([-outward[1], outward[0]])
+    depth = width * rng.uniform(0.4, 0.6)
+    body = np.array([centre + s * normal * width / 2 + t * outward * depth / 2
+                     for s, t in ((-1, -1), (1, -1), (1, 1), (-1, 1))], np.float32)
+    shadow = body + np.float32([3, 4]) * width / 40
+    _ink(image, np.zeros(3, np.float32), lambda m: cv2.fillPoly(m, [_fixed(shadow)], 255, cv2.LINE_AA, shift=4),
+         opacity=0.4, blur=2)
+    black = np.float32(rng.uniform(0.03, 0.10)) * np.ones(3, np.float32)
+    _ink(image, black, lambda m: cv2.fillPoly(m, [_fixed(body)], 255, cv2.LINE_AA, shift=4))
+    spine = np.array([body[2], body[3]])
+    _ink(image, np.float32([0.45, 0.45, 0.45]), lambda m: _polyline(m, spine, max(1.0, width / 25)), opacity=0.7)
+    reach = width * rng.uniform(0.5, 0.9) * (1 if rng.random() < 0.6 else -1)
+    wire = max(1.5, width / 18)
+    base = centre + outward * depth / 2
+    for side in (-1, 1):   # each handle: a loop of wire from the body's edge, its far end narrower
+        loop = np.array([base + side * normal * width * 0.42, base + side * normal * width * 0.3 + outward * reach,
+                         base + side * normal * width * 0.05 + outward * reach, base + side * normal * width * 0.05])
+        loop = loop + side * outward * width * 0.04 * rng.normal()
+        _ink(image, np.zeros(3, np.float32), lambda m: _polyline(m, loop + wire, wire), opacity=0.35, blur=1)
+        _ink(image, np.float32(rng.uniform(0.6, 0.85)) * np.ones(3, np.float32), lambda m: _polyline(m, loop, wire))
+        _ink(image, np.ones(3, np.float32), lambda m: _polyline(m, loop - wire / 3, max(1.0, wire / 3)),
+             opacity=0.7, blur=0.5)
 
 
 def _clutter(image: np.ndarray, rng: np.random.Generator) -> None:

@@ -116,7 +116,8 @@ def validate_ranges(r: SceneRanges) -> None:
               (r.kelvin[0] > 0, "--kelvin must be above 0"),
               (all(0 <= p <= 1 for p in r.held_probability), "--held_probability must be within 0..1"),
               (0 <= r.oblique_probability <= 1, "--oblique_probability must be within 0..1"),
-              (0 <= r.distractor_probability <= 1, "--distractor_probability must be within 0..1")]
+              (0 <= r.distractor_probability <= 1, "--distractor_probability must be within 0..1"),
+              (0 <= r.closeup_probability <= 1, "--closeup_probability must be within 0..1")]
     for ok, message in checks:
         if not ok:
             raise GeneratorError(message)

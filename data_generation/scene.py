@@ -40,6 +40,9 @@ class SceneRanges:
                                                          # where the grasp fits: ~0.8 / 0.35; oss_dev by eye:
                                                          # 31 of 34 needle holders, 11 of 33 tweezers)
     oblique_probability: float = 0.3                     # camera in front of the surgeon, 35-60 deg from vertical
+    closeup_probability: float = 0.0                     # overhead camera nearer than camera_distance (0.55-1x its
+                                                         # MIN), instruments cut by the frame's edges as in
+                                                         # close-up footage (opt-in, like the scissors)
     hand_scale: tuple[float, float] = (0.95, 1.12)       # gloved hand size / MakeHuman's (17.7 cm wrist to tip)
     lights: tuple[int, int] = (1, 3)
     kelvin: tuple[float, float] = (2700.0, 7000.0)
@@ -111,7 +114,8 @@ def translation(t) -> np.ndarray:
 def sample_camera(rng: np.random.Generator, ranges: SceneRanges, surgeon: np.ndarray) -> np.ndarray:
     """Mostly top-down (tilt half-normal around vertical, capped at `max_tilt_deg`, any roll); with
     `oblique_probability`, in front of the surgeon (who stands toward the unit vector `surgeon`) looking down
-    at 35-60 degrees from vertical, upright, so their arms reach in from the top of the frame."""
+    at 35-60 degrees from vertical, upright, so their arms reach in from the top of the frame; overhead, with
+    `closeup_probability`, nearer than `camera_distance` allows."""
     target = np.array([*rng.uniform(-0.03, 0.03, 2), 0.0])
     if rng.random() < ranges.oblique_probability:
         tilt = np.radians(rng.uniform(35, 60))
@@ -128,6 +132,8 @@ def sample_camera(rng: np.random.Generator, ranges: SceneRanges, surgeon: np.nda
     tilt = min(abs(rng.normal(0.0, np.radians(ranges.max_tilt_deg) / 2)), np.radians(ranges.max_tilt_deg))
     azimuth = rng.uniform(0, 2 * np.pi)
     dist = rng.uniform(*ranges.camera_distance)
+    if ranges.closeup_probability and rng.random() < ranges.closeup_probability:   # no draw when off: old seeds hold
+        dist = ranges.camera_distance[0] * rng.uniform(0.55, 1.0)
     eye = target + dist * np.array([np.sin(tilt) * np.cos(azimuth), np.sin(tilt) * np.sin(azimuth), np.cos(tilt)])
     return look_at(eye, target, roll=rng.uniform(0, 2 * np.pi))
 

@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from data_generation.backgrounds import (BACKGROUND_KINDS, add_blood, list_backgrounds, load_background,
-                                         procedural_background)
+from data_generation.backgrounds import (BACKGROUND_KINDS, _suture_bench, _to_uint8, add_blood, list_backgrounds,
+                                         load_background, procedural_background)
 
 
 def make(kind: str | None, seed: int = 0, size: tuple[int, int] = (160, 96)) -> np.ndarray:
@@ -45,6 +45,18 @@ def test_kinds_differ_and_have_their_colours():
 def test_random_layouts_cover_many_looks():
     means = np.array([make(None, seed).reshape(-1, 3).mean(0) for seed in range(24)])
     assert np.ptp(means, axis=0).min() > 40, "kind=None should vary widely in colour"
+
+
+def test_suture_benches_carry_binder_clips():
+    """Most benches hold rubber strips down with black binder clips whose silver handles shine: metal that is
+    not an instrument, on the practice pads of apas_dev."""
+    def clip_pixels(image: np.ndarray) -> tuple[int, int]:
+        grey = image.max(2).astype(int) - image.min(2) < 12
+        return int((grey & (image.max(2) < 40)).sum()), int((grey & (image.min(2) > 150)).sum())
+
+    counts = np.array([clip_pixels(_to_uint8(_suture_bench(544, 960, np.random.default_rng(seed))))
+                       for seed in range(10)])
+    assert ((counts[:, 0] > 300) & (counts[:, 1] > 50)).sum() >= 5, counts
 
 
 def test_tiny_and_odd_sizes_work():

@@ -26,7 +26,7 @@ def bad_camera(tmp_path):
 @pytest.mark.parametrize("case", ["count", "fraction", "no_val", "camera", "backgrounds", "hdri", "shard", "size",
                                   "tools", "out", "out_file", "missing", "garbage", "fake_hdri", "one_frame",
                                   "inside", "fov", "range",
-                                  "lights", "tilt", "pool"])
+                                  "lights", "tilt", "closeup", "pool"])
 def test_bad_input_one_line_error(case, tmp_path, bad_camera):
     wide_camera = tmp_path / "wide.json"   # focal lengths in mm, not pixels: Blender would fail in a worker
     wide_camera.write_text('{"width": 640, "height": 480, "fx": 4, "fy": 4, "cx": 320, "cy": 240}')
@@ -64,6 +64,7 @@ def test_bad_input_one_line_error(case, tmp_path, bad_camera):
         "range": (["--tools", "2", "1"], "--tools MIN MAX: MIN 2 is above MAX 1"),
         "lights": (["--lights", "0", "2"], "--lights: MIN must be at least 1"),
         "tilt": (["--max_tilt", "-5"], "--max_tilt"),
+        "closeup": (["--closeup_probability", "1.5"], "--closeup_probability must be within 0..1"),
         "pool": (["--tools", "5", "6"], "--tools MIN 5 is more than the 4 instruments"),
     }[case]
     proc = generate("--num_images", "2", "--out", str(out), *args[0])
