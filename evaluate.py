@@ -20,6 +20,9 @@ they are; predict them with a conf at or below --conf).
   alarms); boxes near no hand per frame. A box belongs to the hand whose box, grown by 25 % of its width and
   height on every side (held tools stick out of hands), covers the largest share of it, over half; else it is
   near no hand.
+  --sweep CONF ...: the model predicts once, at the lowest of them and --conf, and is also scored at each
+  CONF: recall against false boxes per image as the threshold moves, a table and a plot (<out>_sweep.png).
+  Compare models there at matched false alarms: one that finds more at 0.25 may only be surer, not better.
 
 --data: a YOLO data.yaml (Ultralytics val: box and pose or mask mAP50 / mAP50-95) or a COCO json
 (the Detector at conf 0.001 scored by pycocotools: bbox, keypoints with the schema's OKS sigmas on
@@ -46,7 +49,7 @@ offline.configure()
 import numpy as np  # noqa: E402
 
 from surgpose import schema  # noqa: E402
-from surgpose.cli import positive_float, user_errors_in_one_line  # noqa: E402
+from surgpose.cli import positive_float, unit_interval, user_errors_in_one_line  # noqa: E402
 from surgpose.files import write_json  # noqa: E402
 from surgpose.geometry import xyxy_to_xywh  # noqa: E402
 from surgpose.inference import (  # noqa: E402
@@ -60,7 +63,7 @@ from surgpose.inference import (  # noqa: E402
     repeated,
 )
 from surgpose.metrics import (  # noqa: E402
-    ALL, HAND_GROW, MAX_BOX, OTHER_HAND_TOOLS, PCK_THRESHOLDS, load_real_labels, pck_key, score_real)
+    ALL, HAND_GROW, MAX_BOX, OTHER_HAND_TOOLS, PCK_THRESHOLDS, load_real_labels, pck_key, real_summary, score_real)
 
 #: Confidence threshold for mAP: the whole precision-recall curve is needed (as Ultralytics val does).
 MAP_CONF = 0.001
@@ -117,11 +120,13 @@ def evaluate_real(
     double_box_cover: float = DOUBLE_BOX_COVER,
     labels: dict | None = None,
     max_box: float = MAX_BOX,
+    sweep: Sequence[float] = (),
 ) -> dict[str, Any]:
     """Metrics of one model (or predictions.json) on a real labelled folder (see surgpose/metrics.py).
 
     The model runs on every labelled image of `DIR/images`; `labels` (from `load_real_labels`) saves
-    re-reading them when several models are compared.
+    re-reading them when several models are compared. With `sweep` (confidence thresholds) the result also
+    holds `sweep`: a `real_summary` per threshold, from the same predictions (made at the lowest threshold).
     """
     real_dir = Path(real_dir)
     labels = load_real_labels(real_dir) if labels is None else labels
@@ -137,11 +142,14 @@ def evaluate_real(
         if missing:
             raise FileNotFoundError(f"{len(missing)} labelled images missing from {image_dir} "
                                     f"(e.g. {', '.join(missing[:3])})")
-        detector = Detector(path, imgsz=imgsz, conf=conf, iou=iou, device=device, max_det=max_det, scales=scales,
-                            export=export, double_box_cover=double_box_cover)
+        detector = Detector(path, imgsz=imgsz, conf=min([conf, *sweep]), iou=iou, device=device, max_det=max_det,
+                            scales=scales, export=export, double_box_cover=double_box_cover)
         predictions = predict_files(detector, files, pre_clahe, clahe_clip, desc=f"evaluate {path.name}")
-    return {"weights": str(weights), "source": "predictions" if is_predictions(path) else "model",
-            **score_real(predictions, labels, conf, max_box)}
+    result = {"weights": str(weights), "source": "predictions" if is_predictions(path) else "model",
+              **score_real(predictions, labels, conf, max_box)}
+    if sweep:
+        result["sweep"] = [real_summary(score_real(predictions, labels, c, max_box)) for c in sorted(set(sweep))]
+    return result
 
 
 def _val_metrics(results_dict: dict) -> dict[str, float]:
@@ -324,6 +332,46 @@ def hands_table(results: list[dict]) -> str:
     return _table(header, rows)
 
 
+def sweep_table(results: list[dict]) -> str:
+    """The printed sweep: per weights, a row per confidence threshold."""
+    keys = [k for k in results[0]["sweep"][0] if k != "conf"]
+    header = ["weights", "conf", *[k.replace("_per_image", "/img").replace("_needle_holder", " NH")
+                                   .replace("_tweezers", " T").replace("tip_pck5", "tip@5%") for k in keys]]
+    rows = [[r["weights"], _fmt(point["conf"], 2), *[_fmt(point[k]) for k in keys]]
+            for r in results for point in r["sweep"]]
+    return _table(header, rows)
+
+
+def plot_sweep(document: dict, out: str | Path) -> None:
+    """Recall of each class against false boxes per image, a line per weights, the --conf point starred."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    results = document["results"]
+    false = "fp_per_image" if "fp_per_image" in results[0]["sweep"][0] else "far_per_image"
+    fig, axes = plt.subplots(1, len(schema.CLASSES), figsize=(5.2 * len(schema.CLASSES), 4), squeeze=False)
+    for ax, cls in zip(axes[0], schema.CLASSES):
+        for r in results:
+            points = r["sweep"]
+            line, = ax.plot([p[false] for p in points], [p[f"recall_{cls}"] for p in points], marker="o", ms=3,
+                            label=Path(r["weights"]).name if len({Path(x["weights"]).name for x in results}) ==
+                            len(results) else r["weights"])
+            at = real_summary(r)
+            ax.plot(at[false], at[f"recall_{cls}"], marker="*", ms=12, color=line.get_color())
+        ax.set_xlabel("false detections per image" if false == "fp_per_image" else "boxes near no hand per image")
+        ax.set_ylabel(f"{cls} recall" if false == "fp_per_image" else f"hands holding a {cls} found")
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{Path(document['real']).name}: confidence {min(p['conf'] for p in results[0]['sweep']):g}-"
+                 f"{max(p['conf'] for p in results[0]['sweep']):g} (star: --conf {document['settings']['conf']:g})")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
 def format_table(document: dict) -> str:
     """The printed summary of a `run` document: one row per weights x class (real keypoints), per weights x hand
     tool (real hand boxes, `hands_table`) or per weights (mAP)."""
@@ -370,16 +418,20 @@ def run(
     double_box_cover: float = DOUBLE_BOX_COVER,
     split: str = "val",
     max_box: float = MAX_BOX,
+    sweep: Sequence[float] = (),
     verbose: bool = True,
 ) -> dict[str, Any]:
     """Evaluate every weights on `real` (a keypoints.json folder) or `data` (YOLO data.yaml or COCO json).
 
     Returns `{mode, real, data, settings, results: [per weights], best}` (best: highest `score` with
     --real, highest pose/mask/box mAP50-95 otherwise); writes it to `out` when given and prints the table.
+    `sweep` (with `real`) also scores each model at those confidence thresholds, plotted beside `out`.
     """
     weights = [weights] if isinstance(weights, (str, Path)) else list(weights)
     if (real is None) == (data is None):
         raise ValueError("pass exactly one of real (a keypoints.json folder) or data (data.yaml / COCO json)")
+    if sweep and real is None:
+        raise ValueError("--sweep goes with --real (mAP already covers every threshold)")
     paths = check_weights(weights)
     export = None if export in (None, "none") else export
     common = dict(imgsz=imgsz, iou=iou, device=device, max_det=max_det, scales=scales, export=export,
@@ -387,7 +439,8 @@ def run(
     if real is not None:
         mode = "real"
         labels = load_real_labels(real)
-        results = [evaluate_real(w, real, conf=conf, labels=labels, max_box=max_box, **common) for w in paths]
+        results = [evaluate_real(w, real, conf=conf, labels=labels, max_box=max_box, sweep=sweep, **common)
+                   for w in paths]
         best = max(results, key=lambda r: r["score"])["weights"]
     else:
         data = Path(data)
@@ -423,12 +476,18 @@ def run(
                       **({"max_box": max_box} if mode == "real" else {})}),
         "results": results, "best": best,
     }
+    plot = None if out is None or not sweep else Path(out).with_name(f"{Path(out).stem}_sweep.png")
     if out is not None:
         write_json(out, document, indent=1)
+    if plot is not None:
+        plot_sweep(document, plot)
     if verbose:
         print(format_table(document))
-        if out is not None:
-            print(f"-> {out}")
+        if sweep:
+            print(sweep_table(results))
+        for path in (out, plot):
+            if path is not None:
+                print(f"-> {path}")
     return document
 
 
@@ -449,12 +508,16 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max_box", type=positive_float, default=MAX_BOX,
                    help="--real keypoints.json: largest box (diagonal, fraction of the image's) that can find a tool; "
                         "raise it for close-ups where an instrument spans the frame")
+    p.add_argument("--sweep", type=unit_interval, nargs="+", default=(), metavar="CONF",
+                   help="--real: also score at each of these confidence thresholds (table, plot beside --out)")
     p.add_argument("--out", default="evaluation.json", help="JSON report (default ./evaluation.json)")
     opt = p.parse_args(argv)
     if opt.images and not opt.data:
         p.error("--images goes with a COCO --data json")
     if opt.data and opt.max_box != MAX_BOX:
         p.error("--max_box goes with --real (mAP matches boxes by IoU)")
+    if opt.data and opt.sweep:
+        p.error("--sweep goes with --real (mAP already covers every threshold)")
     return opt
 
 

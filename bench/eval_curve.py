@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import evaluate  # noqa: E402  (configures offline mode)
+from surgpose.metrics import real_summary  # noqa: E402
 
 EPOCH = re.compile(r"epoch(\d+)\.pt$")
 
@@ -38,11 +39,8 @@ def score(path: Path, real: Path, device: str, cache_dir: Path | None = None) ->
     cache = (cache_dir or path.parent) / f"{path.stem}.{real.name}.json"
     if cache.is_file() and cache.stat().st_mtime >= path.stat().st_mtime:
         return json.loads(cache.read_text())
-    metrics = evaluate.run(path, real=real, device=device, out=None, verbose=False)["results"][0]
+    summary = real_summary(evaluate.run(path, real=real, device=device, out=None, verbose=False)["results"][0])
     cache.parent.mkdir(parents=True, exist_ok=True)
-    false = {"fp_per_image": metrics["all"]["fp_per_image"]} if "all" in metrics else \
-        {"far_per_image": metrics["far_per_image"]}
-    summary = {"score": metrics["score"], **false, **{f"recall_{c}": m["recall"] for c, m in metrics["classes"].items()}}
     cache.write_text(json.dumps(summary))
     return summary
 

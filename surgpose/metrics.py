@@ -437,6 +437,19 @@ def score_hands(predictions: dict[str, list[dict]], labels: dict[str, dict], con
     return metrics
 
 
+def real_summary(metrics: dict) -> dict:
+    """The few figures of a `score_real` result that curves plot: `{conf, score, recall_<class>, and
+    tip_pck5_<class>, fp_per_image (keypoint labels) or alarm_<scissors|none>, far_per_image (hand boxes)}`."""
+    summary = {"conf": metrics["conf"], "score": metrics["score"],
+               **{f"recall_{c}": m["recall"] for c, m in metrics["classes"].items()}}
+    if metrics["format"] == "hands":
+        return {**summary, **{f"alarm_{t}": m["rate"] for t, m in metrics["false_alarms"].items()},
+                "far_per_image": metrics["far_per_image"]}
+    key = pck_key("tip", max(PCK_THRESHOLDS))
+    return {**summary, **{f"tip_pck5_{c}": m[key] for c, m in metrics["classes"].items()},
+            "fp_per_image": metrics[ALL]["fp_per_image"]}
+
+
 def real_score(metrics: dict) -> float:
     """One number for model selection: the mean over classes with GT tools of (recall + tip PCK@5%) / 2,
     so finding the tool and putting its tips within 5 % of the diagonal weigh the same; a class without

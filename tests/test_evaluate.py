@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import pytest
 
 import evaluate
@@ -12,7 +13,8 @@ import predict
 from datasets import hand_format_folder, real_format_folder, tiny_dataset, trained_run
 from surgpose import schema
 from surgpose.files import write_json
-from surgpose.metrics import hand_of, load_real_labels, parse_hand_labels, parse_real_labels, real_score, score_real
+from surgpose.metrics import (hand_of, load_real_labels, parse_hand_labels, parse_real_labels, real_score, real_summary,
+                              score_real)
 from surgpose.schema import Layout
 
 #: An untrained-for-long model scores around 0.005: a low threshold still exercises every path.
@@ -280,6 +282,36 @@ def test_cli_real_and_errors(real_folder, tmp_path, capsys):
     with pytest.raises(SystemExit):
         evaluate.parse_opt(["--weights", "w.pt", "--data", "d.yaml", "--max_box", "1"])
     assert "--max_box goes with --real" in capsys.readouterr().err
+
+
+def test_sweep_scores_one_prediction_at_every_threshold(real_folder, pose_weights, tmp_path, capsys):
+    """Each sweep point is what a run at that --conf gives (the model predicts once, at the lowest threshold);
+    recall falls as the threshold passes the instruments' scores; the plot is written beside --out."""
+    graded = perfect_predictions(real_folder)
+    for k, inst in enumerate(i for instances in graded["images"].values() for i in instances):
+        inst["score"] = 0.3 if k % 2 else 0.9
+    write_json(tmp_path / "graded.json", graded)
+    out = tmp_path / "e.json"
+    capsys.readouterr()
+    doc = evaluate.run([tmp_path / "graded.json", pose_weights], real=real_folder, imgsz=64, conf=0.25,
+                       sweep=[0.5, LOW_CONF, 0.95], device="cpu", out=out)
+    printed = capsys.readouterr().out
+    graded_result, model_result = doc["results"]
+    assert [p["conf"] for p in graded_result["sweep"]] == [LOW_CONF, 0.5, 0.95]
+    recall = [p["recall_needle_holder"] + p["recall_tweezers"] for p in graded_result["sweep"]]
+    assert recall[0] == 2.0 and 0 < recall[1] < 2.0 and recall[2] == 0.0
+    assert {p["fp_per_image"] for p in graded_result["sweep"]} == {0.0}
+    low = evaluate.run([pose_weights], real=real_folder, imgsz=64, conf=LOW_CONF, device="cpu", verbose=False)
+    assert model_result["sweep"][0] == real_summary(low["results"][0])
+    at_conf = evaluate.run([pose_weights], real=real_folder, imgsz=64, conf=0.25, device="cpu", verbose=False)
+    assert {k: model_result[k] for k in ("classes", "all", "score")} == \
+        {k: at_conf["results"][0][k] for k in ("classes", "all", "score")}
+    plot = tmp_path / "e_sweep.png"
+    assert plot.is_file() and cv2.imread(str(plot)).shape[1] > 500 and f"-> {plot}" in printed
+    rows = [line.split() for line in printed.splitlines() if line.startswith(str(tmp_path / "graded.json"))]
+    assert [r[1] for r in rows[-3:]] == ["0.00", "0.50", "0.95"], "a sweep row per threshold"
+    with pytest.raises(ValueError, match="--sweep goes with --real"):
+        evaluate.run([pose_weights], data=tmp_path / "d.yaml", sweep=[0.5])
 
 
 def test_data_yaml_pose_map(tiny, pose_weights, tmp_path, capsys):
