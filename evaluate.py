@@ -6,7 +6,7 @@
     python evaluate.py --weights best.pt --data output/coco_data/annotations_val.json
 
 `--weights` takes PyTorch/exported weights or `predictions.json` files written by predict.py (scored as
-they are; predict them with a conf at or below --conf).
+they are; predict them with a conf at or below --conf and every --sweep value).
 
 --real DIR: a folder with `images/` and one label file (rules: surgpose/metrics.py):
   keypoints.json (keypoints per tool, the format of ../shared/real/oss_dev): per class detection recall, tip
@@ -23,6 +23,7 @@ they are; predict them with a conf at or below --conf).
   --sweep CONF ...: the model predicts once, at the lowest of them and --conf, and is also scored at each
   CONF: recall against false boxes per image as the threshold moves, a table and a plot (<out>_sweep.png).
   Compare models there at matched false alarms: one that finds more at 0.25 may only be surer, not better.
+  One --scales size only (fused scores of several sizes depend on the threshold they were predicted at).
 
 --data: a YOLO data.yaml (Ultralytics val: box and pose or mask mAP50 / mAP50-95) or a COCO json
 (the Detector at conf 0.001 scored by pycocotools: bbox, keypoints with the schema's OKS sigmas on
@@ -306,13 +307,12 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    """Columns aligned: text left, numbers right."""
+def _table(header: list[str], rows: list[list[str]], text_cols: int = 2) -> str:
+    """Columns aligned: the first `text_cols` (text) left, numbers right."""
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    text_cols = {0, 1}
     lines = []
     for r in [header, *rows]:
-        lines.append("  ".join(c.ljust(w) if i in text_cols else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+        lines.append("  ".join(c.ljust(w) if i < text_cols else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
     return "\n".join(lines)
 
 
@@ -336,10 +336,10 @@ def sweep_table(results: list[dict]) -> str:
     """The printed sweep: per weights, a row per confidence threshold."""
     keys = [k for k in results[0]["sweep"][0] if k != "conf"]
     header = ["weights", "conf", *[k.replace("_per_image", "/img").replace("_needle_holder", " NH")
-                                   .replace("_tweezers", " T").replace("tip_pck5", "tip@5%") for k in keys]]
-    rows = [[r["weights"], _fmt(point["conf"], 2), *[_fmt(point[k]) for k in keys]]
+                                   .replace("_tweezers", " T").replace("_pck", "@") for k in keys]]
+    rows = [[r["weights"], f"{point['conf']:g}", *[_fmt(point[k]) for k in keys]]
             for r in results for point in r["sweep"]]
-    return _table(header, rows)
+    return _table(header, rows, text_cols=1)
 
 
 def plot_sweep(document: dict, out: str | Path) -> None:
@@ -350,18 +350,20 @@ def plot_sweep(document: dict, out: str | Path) -> None:
     import matplotlib.pyplot as plt
 
     results = document["results"]
-    false = "fp_per_image" if "fp_per_image" in results[0]["sweep"][0] else "far_per_image"
+    false_key = "fp_per_image" if "fp_per_image" in results[0]["sweep"][0] else "far_per_image"
+    names = [Path(r["weights"]).name for r in results]
+    labels = names if len(set(names)) == len(names) else [r["weights"] for r in results]
     fig, axes = plt.subplots(1, len(schema.CLASSES), figsize=(5.2 * len(schema.CLASSES), 4), squeeze=False)
     for ax, cls in zip(axes[0], schema.CLASSES):
-        for r in results:
-            points = r["sweep"]
-            line, = ax.plot([p[false] for p in points], [p[f"recall_{cls}"] for p in points], marker="o", ms=3,
-                            label=Path(r["weights"]).name if len({Path(x["weights"]).name for x in results}) ==
-                            len(results) else r["weights"])
+        for r, label in zip(results, labels):
+            points = [p for p in r["sweep"] if p[f"recall_{cls}"] is not None]   # None: no such tool labelled
+            line, = ax.plot([p[false_key] for p in points], [p[f"recall_{cls}"] for p in points], marker="o", ms=3,
+                            label=label)
             at = real_summary(r)
-            ax.plot(at[false], at[f"recall_{cls}"], marker="*", ms=12, color=line.get_color())
-        ax.set_xlabel("false detections per image" if false == "fp_per_image" else "boxes near no hand per image")
-        ax.set_ylabel(f"{cls} recall" if false == "fp_per_image" else f"hands holding a {cls} found")
+            if at[f"recall_{cls}"] is not None:
+                ax.plot(at[false_key], at[f"recall_{cls}"], marker="*", ms=12, color=line.get_color())
+        ax.set_xlabel("false detections per image" if false_key == "fp_per_image" else "boxes near no hand per image")
+        ax.set_ylabel(f"{cls} recall" if false_key == "fp_per_image" else f"hands holding a {cls} found")
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
@@ -432,6 +434,8 @@ def run(
         raise ValueError("pass exactly one of real (a keypoints.json folder) or data (data.yaml / COCO json)")
     if sweep and real is None:
         raise ValueError("--sweep goes with --real (mAP already covers every threshold)")
+    if sweep and len(scales) > 1:
+        raise ValueError("--sweep takes one --scales size: fused scores depend on the threshold they were made at")
     paths = check_weights(weights)
     export = None if export in (None, "none") else export
     common = dict(imgsz=imgsz, iou=iou, device=device, max_det=max_det, scales=scales, export=export,
@@ -473,7 +477,8 @@ def run(
         "settings": ({"conf": MAP_CONF, "imgsz": imgsz, "iou": iou, "device": device, "batch": batch, "split": split}
                      if mode == "yolo" else
                      {"conf": conf if mode == "real" else MAP_CONF, **common, "scales": list(scales),
-                      **({"max_box": max_box} if mode == "real" else {})}),
+                      **({"max_box": max_box, "sweep": sorted(set(sweep)), "predict_conf": min([conf, *sweep])}
+                         if mode == "real" else {})}),
         "results": results, "best": best,
     }
     plot = None if out is None or not sweep else Path(out).with_name(f"{Path(out).stem}_sweep.png")
@@ -518,6 +523,8 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--max_box goes with --real (mAP matches boxes by IoU)")
     if opt.data and opt.sweep:
         p.error("--sweep goes with --real (mAP already covers every threshold)")
+    if opt.sweep and len(opt.scales) > 1:
+        p.error("--sweep takes one --scales size: fused scores depend on the threshold they were made at")
     return opt
 
 

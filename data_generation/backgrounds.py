@@ -548,16 +548,18 @@ def _suture_bench(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
 
 def _clipped_strips(image: np.ndarray, rng: np.random.Generator, centre: np.ndarray, half: np.ndarray,
                     angle: float) -> None:
-    """Rubber strips on the pad, each held down by a binder clip at both ends (as on `apas_dev`'s benches):
-    black clips with silver wire handles, metal the model must not take for an instrument's rings."""
+    """Rubber strips lying on the pad (`centre`, `half` sizes, `angle`), each held down by a binder clip at both
+    ends (as on `apas_dev`'s benches): black clips with silver wire handles, metal the model must not take for an
+    instrument's rings."""
     scale = max(image.shape[:2]) / 960
-    along = np.array([np.cos(angle), np.sin(angle)])
-    across = np.array([-along[1], along[0]])
+    axes = np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]])
     for _ in range(rng.integers(1, 5)):
-        axis = along if rng.random() < 0.5 else across
-        normal = np.array([-axis[1], axis[0]])
-        middle = centre + rng.uniform(-0.8, 0.8) * half[0] * along + rng.uniform(-0.8, 0.8) * half[1] * across
-        length, width = rng.uniform(110, 220) * scale, rng.uniform(22, 40) * scale
+        k = int(rng.integers(2))                     # the strip runs along the pad's length or across it
+        axis, normal = axes[k], axes[1 - k]
+        length = min(rng.uniform(110, 220) * scale, 1.7 * half[k])
+        width = rng.uniform(22, 40) * scale
+        middle = centre + rng.uniform(-1, 1) * max(half[k] - length / 2, 0) * axis \
+            + rng.uniform(-0.8, 0.8) * max(half[1 - k] - width, 0) * normal
         ends = [middle - axis * length / 2, middle + axis * length / 2]
         strip = np.array([ends[0] + normal * width / 2, ends[1] + normal * width / 2,
                           ends[1] - normal * width / 2, ends[0] - normal * width / 2], np.float32)
@@ -570,8 +572,9 @@ def _clipped_strips(image: np.ndarray, rng: np.random.Generator, centre: np.ndar
 
 def _binder_clip(image: np.ndarray, rng: np.random.Generator, centre: np.ndarray, outward: np.ndarray,
                  width: float) -> None:
-    """A binder clip seen from above at `centre`, its jaws toward -`outward`: a black body and two silver wire
-    handles, folded out beyond it or back over it."""
+    """A binder clip seen from above at `centre`, gripping toward -`outward`: a black body and two silver wire
+    handles, each a U whose legs enter the body's sides and whose bend, narrower, lies out beyond the body or
+    folded back over it."""
     normal = np.array([-outward[1], outward[0]])
     depth = width * rng.uniform(0.4, 0.6)
     body = np.array([centre + s * normal * width / 2 + t * outward * depth / 2
@@ -583,16 +586,15 @@ def _binder_clip(image: np.ndarray, rng: np.random.Generator, centre: np.ndarray
     _ink(image, black, lambda m: cv2.fillPoly(m, [_fixed(body)], 255, cv2.LINE_AA, shift=4))
     spine = np.array([body[2], body[3]])
     _ink(image, np.float32([0.45, 0.45, 0.45]), lambda m: _polyline(m, spine, max(1.0, width / 25)), opacity=0.7)
-    reach = width * rng.uniform(0.5, 0.9) * (1 if rng.random() < 0.6 else -1)
     wire = max(1.5, width / 18)
     base = centre + outward * depth / 2
-    for side in (-1, 1):   # each handle: a loop of wire from the body's edge, its far end narrower
-        loop = np.array([base + side * normal * width * 0.42, base + side * normal * width * 0.3 + outward * reach,
-                         base + side * normal * width * 0.05 + outward * reach, base + side * normal * width * 0.05])
-        loop = loop + side * outward * width * 0.04 * rng.normal()
-        _ink(image, np.zeros(3, np.float32), lambda m: _polyline(m, loop + wire, wire), opacity=0.35, blur=1)
-        _ink(image, np.float32(rng.uniform(0.6, 0.85)) * np.ones(3, np.float32), lambda m: _polyline(m, loop, wire))
-        _ink(image, np.ones(3, np.float32), lambda m: _polyline(m, loop - wire / 3, max(1.0, wire / 3)),
+    for folded in (False, rng.random() < 0.5):
+        reach = width * rng.uniform(0.5, 0.9) * (-1.6 if folded else 1)
+        u = np.array([base + normal * width * 0.42, base + normal * width * 0.3 + outward * reach,
+                      base - normal * width * 0.3 + outward * reach, base - normal * width * 0.42])
+        _ink(image, np.zeros(3, np.float32), lambda m: _polyline(m, u + wire, wire), opacity=0.35, blur=1)
+        _ink(image, np.float32(rng.uniform(0.6, 0.85)) * np.ones(3, np.float32), lambda m: _polyline(m, u, wire))
+        _ink(image, np.ones(3, np.float32), lambda m: _polyline(m, u - wire / 3, max(1.0, wire / 3)),
              opacity=0.7, blur=0.5)
 
 

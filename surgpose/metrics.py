@@ -439,14 +439,15 @@ def score_hands(predictions: dict[str, list[dict]], labels: dict[str, dict], con
 
 def real_summary(metrics: dict) -> dict:
     """The few figures of a `score_real` result that curves plot: `{conf, score, recall_<class>, and
-    tip_pck5_<class>, fp_per_image (keypoint labels) or alarm_<scissors|none>, far_per_image (hand boxes)}`."""
+    tip_pck<T>%_<class> (T: the largest PCK threshold, in %), fp_per_image (keypoint labels) or
+    alarm_<scissors|none>, far_per_image (hand boxes)}`."""
     summary = {"conf": metrics["conf"], "score": metrics["score"],
                **{f"recall_{c}": m["recall"] for c, m in metrics["classes"].items()}}
     if metrics["format"] == "hands":
         return {**summary, **{f"alarm_{t}": m["rate"] for t, m in metrics["false_alarms"].items()},
                 "far_per_image": metrics["far_per_image"]}
-    key = pck_key("tip", max(PCK_THRESHOLDS))
-    return {**summary, **{f"tip_pck5_{c}": m[key] for c, m in metrics["classes"].items()},
+    top = max(PCK_THRESHOLDS)
+    return {**summary, **{f"tip_pck{top * 100:g}%_{c}": m[pck_key("tip", top)] for c, m in metrics["classes"].items()},
             "fp_per_image": metrics[ALL]["fp_per_image"]}
 
 

@@ -10,6 +10,7 @@ import pytest
 
 import evaluate
 import predict
+from conftest import ROOT
 from datasets import hand_format_folder, real_format_folder, tiny_dataset, trained_run
 from surgpose import schema
 from surgpose.files import write_json
@@ -285,33 +286,51 @@ def test_cli_real_and_errors(real_folder, tmp_path, capsys):
 
 
 def test_sweep_scores_one_prediction_at_every_threshold(real_folder, pose_weights, tmp_path, capsys):
-    """Each sweep point is what a run at that --conf gives (the model predicts once, at the lowest threshold);
-    recall falls as the threshold passes the instruments' scores; the plot is written beside --out."""
+    """Each sweep point is what a run at that --conf gives (the model predicts once, at the lowest threshold),
+    also where the threshold drops some of the model's boxes; recall falls as the threshold passes the
+    instruments' scores; the table has a row per threshold and the plot is written beside --out. The shipped
+    model stands for a model whose scores spread (the briefly trained one gives one score to every box)."""
+    shipped = ROOT / "models" / "synthetic_weights.pt"
+    predict.run(weights=shipped, source=real_folder / "images", out_dir=tmp_path / "pred", imgsz=160,
+                conf=LOW_CONF)
+    predicted = evaluate.load_predictions(tmp_path / "pred" / "predictions.json")
+    scores = sorted({i["score"] for instances in predicted.values() for i in instances})
+    assert len(scores) >= 2
+    middle = (scores[len(scores) // 2 - 1] + scores[len(scores) // 2]) / 2   # between two of the model's scores
     graded = perfect_predictions(real_folder)
     for k, inst in enumerate(i for instances in graded["images"].values() for i in instances):
         inst["score"] = 0.3 if k % 2 else 0.9
     write_json(tmp_path / "graded.json", graded)
     out = tmp_path / "e.json"
     capsys.readouterr()
-    doc = evaluate.run([tmp_path / "graded.json", pose_weights], real=real_folder, imgsz=64, conf=0.25,
-                       sweep=[0.5, LOW_CONF, 0.95], device="cpu", out=out)
+    doc = evaluate.run([tmp_path / "graded.json", shipped], real=real_folder, imgsz=160, conf=0.25,
+                       sweep=[0.5, LOW_CONF, middle, 0.95], device="cpu", out=out)
     printed = capsys.readouterr().out
+    assert doc["settings"]["sweep"] == sorted([0.5, LOW_CONF, middle, 0.95])
+    assert doc["settings"]["predict_conf"] == LOW_CONF
     graded_result, model_result = doc["results"]
-    assert [p["conf"] for p in graded_result["sweep"]] == [LOW_CONF, 0.5, 0.95]
-    recall = [p["recall_needle_holder"] + p["recall_tweezers"] for p in graded_result["sweep"]]
-    assert recall[0] == 2.0 and 0 < recall[1] < 2.0 and recall[2] == 0.0
+    assert [p["conf"] for p in graded_result["sweep"]] == sorted([LOW_CONF, middle, 0.5, 0.95])
+    recall = {p["conf"]: p["recall_needle_holder"] + p["recall_tweezers"] for p in graded_result["sweep"]}
+    assert recall[LOW_CONF] == 2.0 and 0 < recall[0.5] < 2.0 and recall[0.95] == 0.0
     assert {p["fp_per_image"] for p in graded_result["sweep"]} == {0.0}
-    low = evaluate.run([pose_weights], real=real_folder, imgsz=64, conf=LOW_CONF, device="cpu", verbose=False)
-    assert model_result["sweep"][0] == real_summary(low["results"][0])
-    at_conf = evaluate.run([pose_weights], real=real_folder, imgsz=64, conf=0.25, device="cpu", verbose=False)
+    for conf in (LOW_CONF, middle):
+        alone = evaluate.run([shipped], real=real_folder, imgsz=160, conf=conf, device="cpu", verbose=False)
+        assert next(p for p in model_result["sweep"] if p["conf"] == conf) == real_summary(alone["results"][0])
+    at_conf = evaluate.run([shipped], real=real_folder, imgsz=160, conf=0.25, device="cpu", verbose=False)
     assert {k: model_result[k] for k in ("classes", "all", "score")} == \
         {k: at_conf["results"][0][k] for k in ("classes", "all", "score")}
     plot = tmp_path / "e_sweep.png"
     assert plot.is_file() and cv2.imread(str(plot)).shape[1] > 500 and f"-> {plot}" in printed
     rows = [line.split() for line in printed.splitlines() if line.startswith(str(tmp_path / "graded.json"))]
-    assert [r[1] for r in rows[-3:]] == ["0.00", "0.50", "0.95"], "a sweep row per threshold"
+    assert [float(r[1]) for r in rows[-4:]] == sorted([LOW_CONF, middle, 0.5, 0.95]), "a sweep row per threshold"
     with pytest.raises(ValueError, match="--sweep goes with --real"):
         evaluate.run([pose_weights], data=tmp_path / "d.yaml", sweep=[0.5])
+    with pytest.raises(ValueError, match="--sweep takes one --scales size"):
+        evaluate.run([pose_weights], real=real_folder, scales=(1.0, 1.5), sweep=[0.5])
+    for argv in (["--data", "d.yaml", "--sweep", "0.5"], ["--real", "r", "--scales", "1", "1.5", "--sweep", "0.5"]):
+        with pytest.raises(SystemExit):
+            evaluate.parse_opt(["--weights", "w.pt", *argv])
+    assert "--sweep goes with --real" in capsys.readouterr().err
 
 
 def test_data_yaml_pose_map(tiny, pose_weights, tmp_path, capsys):
@@ -481,7 +500,7 @@ def test_run_on_hand_boxes_side_by_side(tiny, pose_weights, tmp_path, capsys):
     write_json(tmp_path / "perfect.json", perfect_doc)
     capsys.readouterr()
     doc = evaluate.run([pose_weights, tmp_path / "perfect.json"], real=folder, imgsz=64, conf=LOW_CONF, device="cpu",
-                       out=tmp_path / "e.json")
+                       out=tmp_path / "e.json", sweep=[LOW_CONF, 0.5])
     table = capsys.readouterr().out
     model, best = doc["results"]
     assert doc["best"] == str(tmp_path / "perfect.json") and best["score"] == 1.0
@@ -490,6 +509,9 @@ def test_run_on_hand_boxes_side_by_side(tiny, pose_weights, tmp_path, capsys):
     for row in ("needle_holder", "tweezers", "scissors", "none", "all"):
         assert row in table
     assert "far/img" in table and "1.000" in table
+    perfect_at = {p["conf"]: p for p in best["sweep"]}       # the perfect boxes score 0.9: found at both
+    assert perfect_at[0.5]["score"] == 1.0 and perfect_at[0.5]["alarm_none"] == 0.0
+    assert perfect_at[0.5]["far_per_image"] == 0.0 and (tmp_path / "e_sweep.png").is_file()
 
 
 def test_on_apas_dev_labels(real_dir):

@@ -69,10 +69,9 @@ def test_ranges_hold_over_many_frames():
     assert np.mean(centres_in_view) > 0.97
 
 
-
 def test_closeups_come_nearer_than_the_distance_range_and_only_when_asked():
-    """Close-ups are overhead frames at 0.55-1x the nearest distance; off (the default), the camera draws are
-    those of a generator without them, so a seed makes the frames it made before."""
+    """Close-ups are overhead frames at 0.55-1x the nearest distance, in about the share asked for; off (the
+    default), no camera comes nearer than the range."""
     tools = pool()
 
     def cameras(ranges: SceneRanges) -> np.ndarray:
@@ -83,11 +82,14 @@ def test_closeups_come_nearer_than_the_distance_range_and_only_when_asked():
     plain = cameras(SceneRanges(oblique_probability=0.0))
     near = cameras(SceneRanges(oblique_probability=0.0, closeup_probability=0.5))
     lowest = SceneRanges().camera_distance[0]
-    assert plain[:, 2, 3].min() > lowest * np.cos(np.radians(SceneRanges().max_tilt_deg)) - 1e-9
-    distance = -near[:, 2, 3] / near[:, 2, 2]                  # along the optical axis to the field
-    closeups = distance < lowest
-    assert 0.35 < closeups.mean() < 0.65 and distance.min() >= 0.55 * lowest
-    assert np.array_equal(plain[0], cameras(SceneRanges(oblique_probability=0.0))[0])
+
+    def distance(cams: np.ndarray) -> np.ndarray:
+        return -cams[:, 2, 3] / cams[:, 2, 2]                  # along the optical axis to the field
+
+    assert distance(plain).min() >= lowest - 1e-9
+    closeups = distance(near) < lowest
+    assert 0.35 < closeups.mean() < 0.65 and distance(near).min() >= 0.55 * lowest - 1e-9
+
 
 def test_held_instruments_as_on_real_footage(hand, frames):
     tools, specs = frames
