@@ -73,6 +73,15 @@ MAP_CONF = 0.001
 OKS_BOX_AREA = 0.53
 
 
+def sweep_misuse(sweep: Sequence[float], real: str | Path | None, scales: Sequence[float]) -> str | None:
+    """Why `sweep` cannot go with these options (None: it can), for the command line and `run` alike."""
+    if sweep and real is None:
+        return "--sweep goes with --real (mAP already covers every threshold)"
+    if sweep and len(scales) > 1:
+        return "--sweep takes one --scales size: fused scores depend on the threshold they were made at"
+    return None
+
+
 def is_predictions(path: str | Path) -> bool:
     """A predict.py `predictions.json` (scored as it is) rather than model weights."""
     return Path(path).suffix.lower() == ".json"
@@ -367,8 +376,9 @@ def plot_sweep(document: dict, out: str | Path) -> None:
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.suptitle(f"{Path(document['real']).name}: confidence {min(p['conf'] for p in results[0]['sweep']):g}-"
-                 f"{max(p['conf'] for p in results[0]['sweep']):g} (star: --conf {document['settings']['conf']:g})")
+    settings = document["settings"]
+    fig.suptitle(f"{Path(document['real']).name}: confidence {settings['sweep'][0]:g}-{settings['sweep'][-1]:g} "
+                 f"(star: --conf {settings['conf']:g})")
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
@@ -432,10 +442,8 @@ def run(
     weights = [weights] if isinstance(weights, (str, Path)) else list(weights)
     if (real is None) == (data is None):
         raise ValueError("pass exactly one of real (a keypoints.json folder) or data (data.yaml / COCO json)")
-    if sweep and real is None:
-        raise ValueError("--sweep goes with --real (mAP already covers every threshold)")
-    if sweep and len(scales) > 1:
-        raise ValueError("--sweep takes one --scales size: fused scores depend on the threshold they were made at")
+    if why := sweep_misuse(sweep, real, scales):
+        raise ValueError(why)
     paths = check_weights(weights)
     export = None if export in (None, "none") else export
     common = dict(imgsz=imgsz, iou=iou, device=device, max_det=max_det, scales=scales, export=export,
@@ -521,10 +529,8 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--images goes with a COCO --data json")
     if opt.data and opt.max_box != MAX_BOX:
         p.error("--max_box goes with --real (mAP matches boxes by IoU)")
-    if opt.data and opt.sweep:
-        p.error("--sweep goes with --real (mAP already covers every threshold)")
-    if opt.sweep and len(opt.scales) > 1:
-        p.error("--sweep takes one --scales size: fused scores depend on the threshold they were made at")
+    if why := sweep_misuse(opt.sweep, opt.real, opt.scales):
+        p.error(why)
     return opt
 
 

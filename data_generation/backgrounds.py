@@ -226,6 +226,11 @@ def _polyline(mask: np.ndarray, points: np.ndarray, thickness: float) -> None:
     cv2.polylines(mask, [_fixed(points)], False, 255, max(1, round(thickness)), cv2.LINE_AA, shift=4)
 
 
+def _polygon(mask: np.ndarray, points: np.ndarray) -> None:
+    """A filled anti-aliased polygon with sub-pixel corners."""
+    cv2.fillPoly(mask, [_fixed(points)], 255, cv2.LINE_AA, shift=4)
+
+
 def _discs(mask: np.ndarray, centres: np.ndarray, radii: np.ndarray) -> None:
     """Filled anti-aliased discs with sub-pixel centres and radii."""
     for (x, y), r in zip(_fixed(centres), _fixed(radii)):
@@ -274,7 +279,7 @@ def _lay_polygon(canvas: np.ndarray, polygon: np.ndarray, texture: Callable, rng
     if x1 - x0 < 2 or y1 - y0 < 2:
         return
     mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    cv2.fillPoly(mask, [_fixed(polygon - [x0, y0])], 255, cv2.LINE_AA, shift=4)
+    _polygon(mask, polygon - [x0, y0])
     roi, piece = canvas[y0:y1, x0:x1], texture(y1 - y0, x1 - x0, rng)
     if hole:
         piece *= _shadow(255 - mask, shadow, blur)
@@ -580,10 +585,9 @@ def _binder_clip(image: np.ndarray, rng: np.random.Generator, centre: np.ndarray
     body = np.array([centre + s * normal * width / 2 + t * outward * depth / 2
                      for s, t in ((-1, -1), (1, -1), (1, 1), (-1, 1))], np.float32)
     shadow = body + np.float32([3, 4]) * width / 40
-    _ink(image, np.zeros(3, np.float32), lambda m: cv2.fillPoly(m, [_fixed(shadow)], 255, cv2.LINE_AA, shift=4),
-         opacity=0.4, blur=2)
+    _ink(image, np.zeros(3, np.float32), lambda m: _polygon(m, shadow), opacity=0.4, blur=2)
     black = np.float32(rng.uniform(0.03, 0.10)) * np.ones(3, np.float32)
-    _ink(image, black, lambda m: cv2.fillPoly(m, [_fixed(body)], 255, cv2.LINE_AA, shift=4))
+    _ink(image, black, lambda m: _polygon(m, body))
     spine = np.array([body[2], body[3]])
     _ink(image, np.float32([0.45, 0.45, 0.45]), lambda m: _polyline(m, spine, max(1.0, width / 25)), opacity=0.7)
     wire = max(1.5, width / 18)
