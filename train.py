@@ -81,37 +81,6 @@ def training_keypoint_loss(trainer: Any) -> None:
         model.criterion = labelled_keypoints_criterion(model, getattr(model, "criterion", None))
 
 
-class LearningRatePerBatch:
-    """Ultralytics steps its learning-rate schedule (`trainer.lf`, linear or cosine from lr0 to lr0 * lrf) once an
-    epoch, so a one-epoch fine-tune runs at lr0 from its first batch to its last and keeps wherever its last
-    steps threw it. Before every batch, set the same schedule at the fractional epoch instead: a short run
-    anneals, a long one changes little. Warmup, which Ultralytics applies after this callback, still rules."""
-
-    def __init__(self) -> None:
-        self.batch = 0
-
-    def on_train_epoch_start(self, trainer: Any) -> None:
-        self.batch = 0
-
-    def on_train_batch_start(self, trainer: Any) -> None:
-        epoch = trainer.epoch + self.batch / len(trainer.train_loader)
-        self.batch += 1
-        for group in trainer.optimizer.param_groups:
-            group["lr"] = group["initial_lr"] * trainer.lf(epoch)
-
-
-def add_training_callbacks(net: YOLO) -> YOLO:
-    """The callbacks of every train.py run, fresh or resumed: the augmentation ramp, the keypoint loss, the
-    learning rate per batch."""
-    schedule = LearningRatePerBatch()
-    for event, callback in (("on_train_epoch_start", ramp_strength),
-                            ("on_pretrain_routine_end", training_keypoint_loss),
-                            ("on_train_epoch_start", schedule.on_train_epoch_start),
-                            ("on_train_batch_start", schedule.on_train_batch_start)):
-        net.add_callback(event, callback)
-    return net
-
-
 class LabelledKeypointsOnly:
     """Mixin for Ultralytics' pose losses: the keypoint position loss and the keypoint-visibility (kobj) loss
     over the anchors of instruments whose keypoints are labelled, none of a box-only one's (`is_box_only`).
@@ -346,8 +315,10 @@ def run(
         done, of = transferable(net, start)
         print(f"pretrained: transferred {done} of {of} tensors from {start}", flush=True)
         overrides["pretrained"] = str(start)   # Ultralytics' trainer transfers them into the model it builds
+    net.add_callback("on_train_epoch_start", ramp_strength)
+    net.add_callback("on_pretrain_routine_end", training_keypoint_loss)
     return train_until_done(
-        add_training_callbacks(net),
+        net,
         data=str(data),
         epochs=epochs,
         imgsz=imgsz,
@@ -451,7 +422,9 @@ def _resume(resume: str | Path | bool, project: str | Path | None, name: str, de
     if finished(net):
         raise ValueError(f"{last} is from a run that finished: nothing to resume; to train on from it, "
                          f"fine-tune: --model {last} --epochs N")
-    return train_until_done(add_training_callbacks(net), resuming=True, **({"device": device} if device else {}), **overrides)
+    net.add_callback("on_train_epoch_start", ramp_strength)
+    net.add_callback("on_pretrain_routine_end", training_keypoint_loss)
+    return train_until_done(net, resuming=True, **({"device": device} if device else {}), **overrides)
 
 
 def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:

@@ -127,23 +127,6 @@ def test_train_pose_one_epoch(data, tmp_path_factory):
     assert tuple(ckpt["model"].kpt_shape) == (5, 3)
 
 
-def test_learning_rate_follows_the_schedule_within_each_epoch(data, tmp_path):
-    """Stock Ultralytics holds each epoch at lr0 * lf(epoch); train.py's last batch of an epoch runs at
-    lr0 * lf(epoch + (nb - 1) / nb), so a one-epoch fine-tune anneals."""
-    lr0, lrf, epochs, batch = 0.01, 0.1, 2, 2
-    run_dir = train.run(data=data["pose"], model="yolo11n-pose.yaml", epochs=epochs, imgsz=64, batch=batch,
-                        project=tmp_path, name="lr", warmup_epochs=0, optimizer="SGD", lr0=lr0, lrf=lrf, plots=False)
-    nb = -(-len(train.image_list(train.read_dataset(data["pose"])["train"])) // batch)
-    assert nb >= 2
-
-    def schedule(x: float) -> float:   # Ultralytics' linear lf
-        return (1 - x / epochs) * (1 - lrf) + lrf
-
-    logged = [float(row["lr/pg0"]) for row in csv.DictReader((run_dir / "results.csv").open())]
-    assert logged == pytest.approx([lr0 * schedule(epoch + (nb - 1) / nb) for epoch in range(epochs)], rel=1e-3)
-    assert logged[0] < lr0 * schedule(0) - 1e-4   # what stock Ultralytics would have logged
-
-
 def test_train_seg_and_resume(data, tmp_path):
     """A segmentation run killed after its first epoch resumes from last.pt and finishes, ramp included."""
     strengths: dict[int, float] = {}
