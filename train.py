@@ -81,6 +81,13 @@ def training_keypoint_loss(trainer: Any) -> None:
         model.criterion = labelled_keypoints_criterion(model, getattr(model, "criterion", None))
 
 
+def add_training_callbacks(net: YOLO) -> YOLO:
+    """The callbacks of every train.py run, fresh or resumed: the augmentation ramp and the keypoint loss."""
+    net.add_callback("on_train_epoch_start", ramp_strength)
+    net.add_callback("on_pretrain_routine_end", training_keypoint_loss)
+    return net
+
+
 class LabelledKeypointsOnly:
     """Mixin for Ultralytics' pose losses: the keypoint position loss and the keypoint-visibility (kobj) loss
     over the anchors of instruments whose keypoints are labelled, none of a box-only one's (`is_box_only`).
@@ -315,10 +322,8 @@ def run(
         done, of = transferable(net, start)
         print(f"pretrained: transferred {done} of {of} tensors from {start}", flush=True)
         overrides["pretrained"] = str(start)   # Ultralytics' trainer transfers them into the model it builds
-    net.add_callback("on_train_epoch_start", ramp_strength)
-    net.add_callback("on_pretrain_routine_end", training_keypoint_loss)
     return train_until_done(
-        net,
+        add_training_callbacks(net),
         data=str(data),
         epochs=epochs,
         imgsz=imgsz,
@@ -422,9 +427,7 @@ def _resume(resume: str | Path | bool, project: str | Path | None, name: str, de
     if finished(net):
         raise ValueError(f"{last} is from a run that finished: nothing to resume; to train on from it, "
                          f"fine-tune: --model {last} --epochs N")
-    net.add_callback("on_train_epoch_start", ramp_strength)
-    net.add_callback("on_pretrain_routine_end", training_keypoint_loss)
-    return train_until_done(net, resuming=True, **({"device": device} if device else {}), **overrides)
+    return train_until_done(add_training_callbacks(net), resuming=True, **({"device": device} if device else {}), **overrides)
 
 
 def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
